@@ -1,0 +1,33 @@
+# Everything a fresh machine needs: `make serve` builds the knowledge base and serves it, `make test` runs the tests.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: install serve test test-fast bench clean
+
+$(BIN)/kb: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# the CPU build of torch lies on this disk; a bare `torch` would pull CUDA
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[st,test]'
+	touch $(BIN)/kb
+
+install: $(BIN)/kb
+
+serve: install
+	$(BIN)/kb ingest
+	$(BIN)/kb search "obligations of deployers of high-risk AI systems"
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/python -m eval.bench_ingest
+
+clean:
+	rm -rf data .pytest_cache

@@ -1,0 +1,1 @@
+"""Sources -> documents -> passages: parsers, the structure-aware splitter, the manifest, incremental ingest."""

@@ -1,0 +1,234 @@
+"""Incremental, crash-safe ingest: manifest texts -> passages -> vectors in the store -> the keyword index.
+
+Why it is safe to kill at any moment: passage ids are stable and each write is
+idempotent (a passage is replaced whole, under its id); a text's ingest state
+is recorded only after all its passages are written and its stale ones
+deleted; the keyword index is rebuilt whenever it does not match the store's
+contents, and swapped in whole. A rerun therefore finishes what was cut off and
+ends in the same store as one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from fnmatch import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ingest.manifest import DocumentSpec, TextSpec, load_manifest, resolve_files
+from ingest.parsers import get_parser
+from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
+from ingest.units import ParseError
+from kb.embedding import embed_passages
+from kb.knowledge_base import KnowledgeBase
+from kb.passage import Passage
+
+WRITE_BATCH = 256
+
+
+@dataclass
+class TextReport:
+    """What happened to one text."""
+
+    key: str
+    doc_id: str
+    language: str
+    version: str
+    passages: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed: int = 0
+    unchanged: bool = False
+    error: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """What one `kb ingest` did, text by text."""
+
+    texts: list[TextReport] = field(default_factory=list)
+    pruned: int = 0
+    keyword_index_rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[TextReport]:
+        return [t for t in self.texts if t.error]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "texts": [t.__dict__ for t in self.texts],
+            "pruned": self.pruned,
+            "keyword_index_rebuilt": self.keyword_index_rebuilt,
+            "seconds": round(self.seconds, 2),
+            "failed": len(self.failed),
+        }
+
+
+class Progress(Protocol):
+    """What the ingest tells whoever shows progress (the CLI's rich bars)."""
+
+    def texts(self, total: int) -> None: ...
+    def text_started(self, key: str, to_embed: int) -> None: ...
+    def embedded(self, count: int, tokens: int) -> None: ...
+    def text_done(self, report: TextReport) -> None: ...
+
+
+class _Silent:
+    def texts(self, total: int) -> None: ...
+    def text_started(self, key: str, to_embed: int) -> None: ...
+    def embedded(self, count: int, tokens: int) -> None: ...
+    def text_done(self, report: TextReport) -> None: ...
+
+
+def _fingerprint(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: int, model: str) -> str:
+    """What a text's passages depend on: its files' bytes, its manifest entry, the splitter and the model."""
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            [doc.model_dump(mode="json", exclude={"texts"}), text.model_dump(mode="json"), SPLITTER_VERSION, max_chars, model],
+            sort_keys=True,
+        ).encode()
+    )
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class _State:
+    """Per-text fingerprints of finished ingests, written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.data: dict[str, Any] = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            self.data = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+
+def parse_text(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: int, origin: str = "corpus") -> list[Passage]:
+    """Read one text with its parser and split it into passages; ParseError/SplitError on failure."""
+    parser = get_parser(text.parser)
+    units = list(parser(files, dict(text.options)))
+    if not units:
+        raise ParseError(files[0], "no text found in the file(s)")
+    if text.units is not None:
+        units = [u for u in units if any(fnmatch(u.locator, pattern) for pattern in text.units)]
+    return split_units(units, doc, text, max_chars=max_chars, origin=origin)
+
+
+def write_passages(
+    kb: KnowledgeBase,
+    passages: list[Passage],
+    where: dict[str, Any],
+    on_embedded: Callable[[int, int], None] = lambda n, t: None,
+    on_start: Callable[[int], None] = lambda n: None,
+) -> tuple[int, int, int]:
+    """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed)."""
+    store, model = kb.store, kb.embedder.model_name
+    hashes = [p.content_hash(model) for p in passages]
+    existing = store.hashes(where=where)
+    todo = [(p, h) for p, h in zip(passages, hashes, strict=True) if existing.get(p.passage_id) != h]
+    on_start(len(todo))
+    reusable = store.vectors_for_hashes(sorted({h for _, h in todo})) if todo else {}
+    embedded = reused = 0
+    for start in range(0, len(todo), WRITE_BATCH):
+        batch = todo[start : start + WRITE_BATCH]
+        need = [p for p, h in batch if h not in reusable]
+        if need:
+            vectors = embed_passages(kb.embedder, [p.indexed_text for p in need])
+            for passage, vector in zip(need, vectors, strict=True):
+                reusable[passage.content_hash(model)] = vector
+            embedded += len(need)
+            on_embedded(len(need), sum(len(p.indexed_text) for p in need) // 4)
+        reused += len(batch) - len(need)
+        store.add([p for p, _ in batch], np.stack([reusable[h] for _, h in batch]), [h for _, h in batch])
+    wanted = {p.passage_id for p in passages}
+    stale = [pid for pid in existing if pid not in wanted]
+    store.delete(stale)
+    return embedded, reused, len(stale)
+
+
+def ingest(
+    kb: KnowledgeBase,
+    corpus_dir: Path,
+    manifest_path: Path,
+    only: set[str] | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the store in line with the manifest's texts; texts that fail are reported and leave the store untouched."""
+    progress = progress or _Silent()
+    started = time.perf_counter()
+    report = IngestReport()
+    manifest = load_manifest(manifest_path)
+    documents = manifest.select(only)
+    state = _State(kb.settings.state_file)
+    model = kb.embedder.model_name
+    kb.store.set_embedding_model(model)
+    max_chars = kb.settings.max_passage_chars
+    progress.texts(sum(len(d.texts) for d in documents))
+
+    for doc in documents:
+        for text in doc.texts:
+            key = text.key(doc.doc_id)
+            entry = TextReport(key=key, doc_id=doc.doc_id, language=text.language, version=text.version)
+            report.texts.append(entry)
+            where = {"text_key": key}
+            try:
+                files = resolve_files(text, corpus_dir)
+                fingerprint = _fingerprint(doc, text, files, max_chars, model)
+                done = state.get(key)
+                if done and done.get("fingerprint") == fingerprint and len(kb.store.hashes(where)) == done.get("passages"):
+                    entry.passages, entry.unchanged = done["passages"], True
+                    progress.text_done(entry)
+                    continue
+                passages = parse_text(doc, text, files, max_chars)
+            except (ParseError, SplitError, FileNotFoundError) as exc:
+                entry.error = str(exc)
+                progress.text_done(entry)
+                continue
+            except Exception as exc:  # a parser's bug must not stop the other texts
+                entry.error = f"{text.files[0]}: {type(exc).__name__}: {exc}"
+                progress.text_done(entry)
+                continue
+            entry.passages = len(passages)
+            state.set(key, None)  # not finished until everything below is written
+            entry.embedded, entry.reused, entry.removed = write_passages(
+                kb,
+                passages,
+                where,
+                on_embedded=progress.embedded,
+                on_start=lambda n, key=key: progress.text_started(key, n),
+            )
+            state.set(key, {"fingerprint": fingerprint, "passages": len(passages)})
+            progress.text_done(entry)
+
+    if only is None:
+        known = [t.key(d.doc_id) for d in manifest.documents for t in d.texts]
+        orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))
+        kb.store.delete(orphans)
+        report.pruned = len(orphans)
+    report.keyword_index_rebuilt = kb.refresh_keyword_index()
+    report.seconds = time.perf_counter() - started
+    return report

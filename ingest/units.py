@@ -1,0 +1,61 @@
+"""What a parser gives back: the structural units of one source text.
+
+A parser knows a format; it does not decide passage sizes. It returns units
+(an article, an annex, a recital, a §, a contract clause, a PDF page) with
+their paragraphs, numbered where the text numbers them. The splitter
+(`ingest.splitter`) turns units into passages with references.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Paragraph:
+    """A paragraph of a unit.
+
+    `number` is the sub-locator the text gives it: "1" for Article 26(1) or
+    stk. 1, "12" for the 12th definition, "5" for point 5 of Annex III. A
+    paragraph without a number continues the numbered one before it (or is
+    the unit's introduction when it comes first).
+    """
+
+    text: str
+    number: str | None = None
+    page: int | None = None
+
+
+@dataclass
+class Unit:
+    """One structural unit of a source text.
+
+    `locator` follows DESIGN's grammar without the doc id: `art-26`,
+    `annex-iii`, `recital-47`, `§-73`, `section-5.2`, `page-3`.
+    `heading` is what a reader sees above it, e.g. "Article 26 – Obligations of
+    deployers of high-risk AI systems" or "§ 73"; it is carried into every
+    passage cut from the unit.
+    `definitions=True` marks a definitions article: each numbered paragraph is
+    one definition and becomes its own passage.
+    """
+
+    locator: str
+    heading: str
+    paragraphs: list[Paragraph] = field(default_factory=list)
+    page: int | None = None
+    definitions: bool = False
+
+
+class ParseError(Exception):
+    """A source file that cannot be read as its declared format.
+
+    Carries the path and, where known, the line, so the report points at the fault.
+    """
+
+    def __init__(self, path: Path | str, reason: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {reason}")

@@ -1,0 +1,1 @@
+"""The knowledge base: passages with legal addresses, their index, and retrieval."""

@@ -1,0 +1,152 @@
+"""`kb`: the command line, and the composition root that ties ingest, the knowledge base, the service and eval together.
+
+Heavy imports sit inside the commands so `kb --help` starts fast. Results go to
+stdout (JSON with `--json`); progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+if TYPE_CHECKING:
+    from kb.knowledge_base import KnowledgeBase
+
+app = typer.Typer(
+    help="Knowledge base of law, guidance and contracts for buying and selling clinical AI in Denmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+DocOpt = Annotated[Optional[str], typer.Option("--doc", help="Only this doc id (e.g. udbudsloven, ai-act).")]
+KindOpt = Annotated[Optional[str], typer.Option("--kind", help="Only this kind: regulation, directive, act, contract, guidance.")]
+LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Only passages in this language (da, en).")]
+
+
+def _err(message: str, code: int = 1) -> None:
+    """One red line on stderr and a non-zero exit: no tracebacks for the user."""
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _kb() -> KnowledgeBase:
+    from kb.knowledge_base import KnowledgeBase
+    from kb.settings import get_settings
+
+    return KnowledgeBase(get_settings())
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@app.command()
+def ingest(
+    corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder (default: KB_CORPUS_DIR).")] = None,
+    only: Annotated[Optional[str], typer.Option("--only", help="Comma-separated doc ids to (re)ingest.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build or update the knowledge base from the corpus: parse, split, embed what changed, index.
+
+    Incremental: unchanged texts are skipped, changed passages re-embedded, vanished ones removed.
+    Safe to interrupt: a rerun finishes the job. Exits non-zero when any text failed.
+    """
+    from ingest.manifest import ManifestError
+    from ingest.pipeline import ingest as run_ingest
+    from kb.cli_progress import IngestProgressBar, print_ingest_summary
+
+    kb = _kb()
+    corpus_dir = (corpus or kb.settings.corpus_dir).resolve()
+    if not corpus_dir.is_dir():
+        _err(f"corpus folder not found: {corpus_dir} (set KB_CORPUS_DIR or pass --corpus)")
+    selected = {s.strip() for s in only.split(",") if s.strip()} if only else None
+    try:
+        with IngestProgressBar() as bar:
+            report = run_ingest(kb, corpus_dir, kb.settings.manifest_path, only=selected, progress=bar)
+    except ManifestError as exc:
+        _err(str(exc))
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        print_ingest_summary(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in Danish or English.")],
+    doc: DocOpt = None,
+    kind: KindOpt = None,
+    lang: LangOpt = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hybrid search (dense + BM25, reciprocal rank fusion) over the passages in force."""
+    from kb.errors import KBError
+
+    if not query.strip():
+        _err("the query is empty")
+    try:
+        hits = _kb().search(query, k=k, doc=doc, kind=kind, language=lang)
+    except KBError as exc:
+        _err(str(exc))
+    if as_json:
+        _print_json([h.summary() for h in hits])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False, expand=True)
+    for col in ("#", "ref", "heading", "lang", "score", "text"):
+        table.add_column(col, overflow="fold", ratio=3 if col == "text" else None)
+    for i, hit in enumerate(hits, 1):
+        p = hit.passage
+        snippet = p.text[:160] + ("…" if len(p.text) > 160 else "")
+        table.add_row(str(i), p.ref, p.heading[:60], p.language, f"{hit.score:.4f}", snippet)
+    Console().print(table)
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Documents, versions, and passages per document and language."""
+    from kb.errors import KBError
+
+    try:
+        data = _kb().stats()
+    except KBError as exc:
+        _err(str(exc))
+    if as_json:
+        _print_json(data)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{data['passages']} passages")
+    for col in ("doc id", "kind", "versions (in force *)", "passages per language"):
+        table.add_column(col)
+    for doc_id, doc in data["documents"].items():
+        versions = ", ".join(v["version"] + ("*" if v["in_force"] else "") for v in doc["versions"])
+        per_lang = ", ".join(f"{lang}: {n}" for lang, n in sorted(doc["passages"].items()))
+        table.add_row(doc_id, doc["kind"], versions, per_lang)
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The knowledge base's own errors; each face (CLI, HTTP) turns them into one message."""
+
+from __future__ import annotations
+
+
+class KBError(Exception):
+    """Base of every error the knowledge base raises on purpose."""
+
+
+class NotBuiltError(KBError):
+    """The store holds no passages yet: `kb ingest` has not run."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"the knowledge base at {where} is not built yet: run `kb ingest`")
+
+
+class UnknownPassageError(KBError):
+    """No passage has this id."""
+
+    def __init__(self, passage_id: str) -> None:
+        self.passage_id = passage_id
+        super().__init__(f"no passage with id {passage_id!r}")
+
+
+class InvalidFilterError(KBError):
+    """A filter names a value the knowledge base does not hold (field, value, the valid values)."""
+
+    def __init__(self, field: str, value: str, valid: list[str]) -> None:
+        self.field = field
+        self.value = value
+        self.valid = valid
+        super().__init__(f"unknown {field} {value!r}; valid: {', '.join(valid)}")
+
+
+class EmbeddingMismatchError(KBError):
+    """The store was built with another embedding model than the one configured."""

