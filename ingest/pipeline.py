@@ -147,15 +147,15 @@ def write_passages(
 ) -> tuple[int, int, int]:
     """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed)."""
     store, model = kb.store, kb.embedder.model_name
-    hashes = [p.content_hash(model) for p in passages]
     existing = store.hashes(where=where)
-    todo = [(p, h) for p, h in zip(passages, hashes, strict=True) if existing.get(p.passage_id) != h]
+    todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
     on_start(len(todo))
-    reusable = store.vectors_for_hashes(sorted({h for _, h in todo})) if todo else {}
+    reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
     embedded = reused = 0
     for start in range(0, len(todo), WRITE_BATCH):
         batch = todo[start : start + WRITE_BATCH]
-        need = [p for p, h in batch if h not in reusable]
+        # identical texts (another version, a piece repeated) embed once
+        need = list({p.content_hash(model): p for p in batch if p.content_hash(model) not in reusable}.values())
         if need:
             vectors = embed_passages(kb.embedder, [p.indexed_text for p in need])
             for passage, vector in zip(need, vectors, strict=True):
@@ -163,7 +163,7 @@ def write_passages(
             embedded += len(need)
             on_embedded(len(need), sum(len(p.indexed_text) for p in need) // 4)
         reused += len(batch) - len(need)
-        store.add([p for p, _ in batch], np.stack([reusable[h] for _, h in batch]), [h for _, h in batch])
+        store.add(batch, np.stack([reusable[p.content_hash(model)] for p in batch]), model)
     wanted = {p.passage_id for p in passages}
     stale = [pid for pid in existing if pid not in wanted]
     store.delete(stale)

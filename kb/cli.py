@@ -120,6 +120,55 @@ def search(
 
 
 @app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in Danish or English.")],
+    scenario: Annotated[
+        Optional[str], typer.Option("--scenario", help="behov, prototype, demo or loesning (default: inferred from the question).")
+    ] = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Answer language, da or en (default: the question's).")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Use the versions in force on this date (YYYY-MM-DD).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from cited passages, tied to a procurement scenario; declines when the corpus holds no answer."""
+    from datetime import date
+
+    from kb.errors import KBError
+
+    try:
+        when = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _err(f"--as-of must be a date like 2024-06-30, not {as_of!r}")
+    try:
+        answer = _kb().ask(question, scenario=scenario, language=lang, as_of=when)
+    except KBError as exc:
+        _err(str(exc))
+    if as_json:
+        _print_json(answer.model_dump(mode="json", exclude={"sentences", "question"}))
+        return
+    from rich.console import Console
+
+    console = Console()
+    how = "inferred" if answer.scenario.inferred else "chosen"
+    console.print(
+        f"[bold]{answer.scenario.label}[/] ({how}, confidence {answer.scenario.confidence:.2f}: {answer.scenario.reason})",
+        highlight=False,
+    )
+    console.print(answer.answer, highlight=False, markup=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the JSON API (docs at /docs) with uvicorn."""
+    from service.server import run
+
+    run(host=host, port=port, workers=workers)
+
+
+@app.command()
 def stats(as_json: JsonOpt = False) -> None:
     """Documents, versions, and passages per document and language."""
     from kb.errors import KBError
@@ -144,8 +193,24 @@ def stats(as_json: JsonOpt = False) -> None:
     Console().print(table)
 
 
+def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:
+    """The ingest pipeline, for callers that may not import ingest/ themselves (eval's benchmarks)."""
+    from ingest.pipeline import ingest as run_ingest
+
+    return run_ingest(kb, corpus_dir, manifest, only=only)
+
+
 def main() -> None:
-    app()
+    """Run the CLI; an unexpected error is one red line (KB_DEBUG=1 shows the traceback)."""
+    try:
+        app()
+    except Exception as exc:  # the last line of defence: users get a sentence, not a traceback
+        if os.environ.get("KB_DEBUG"):
+            raise
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (KB_DEBUG=1 shows the traceback)", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

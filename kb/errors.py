@@ -34,3 +34,7 @@ class InvalidFilterError(KBError):
 
 class EmbeddingMismatchError(KBError):
     """The store was built with another embedding model than the one configured."""
+
+
+class InvalidQuestionError(KBError):
+    """A question that cannot be asked: empty or too long."""

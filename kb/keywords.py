@@ -75,6 +75,18 @@ class KeywordIndex:
             name: np.array([getattr(r, name) for r in rows], dtype=object) for name in ("doc_id", "language", "kind")
         }
         self._in_force = np.array([r.in_force for r in rows], dtype=bool)
+        self._idf: dict[str, float] | None = None
+
+    def idf(self, token: str) -> float:
+        """log(N / document frequency) of a stemmed token; unseen tokens weigh like the rarest."""
+        if self._idf is None:
+            n = max(len(self.rows), 1)
+            vocab = getattr(self.bm25, "vocab_dict", {}) or {}
+            indptr = np.asarray(self.bm25.scores["indptr"]) if vocab else np.zeros(1)  # type: ignore[attr-defined]
+            df = np.diff(indptr)
+            self._idf = {t: float(np.log(n / max(int(df[i]), 1))) for t, i in vocab.items() if i < len(df)}
+            self._idf_max = float(np.log(n))
+        return self._idf.get(token, self._idf_max)
 
     @classmethod
     def build(cls, rows: list[IndexedRow], texts: list[str], stamp: str = "") -> KeywordIndex:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from datetime import date
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
-from kb.errors import InvalidFilterError, NotBuiltError, UnknownPassageError
+from kb.answer import Answer, Citation, ScenarioInfo
+from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
 from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
+from kb.references import covers
 from kb.retrieval import reciprocal_rank_fusion
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
@@ -26,6 +30,8 @@ class SearchHit(BaseModel):
     score: float
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    dense_score: float | None = None
+    named: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The DESIGN shape of a search result."""
@@ -181,8 +187,13 @@ class KnowledgeBase:
         kind: str | None = None,
         language: str | None = None,
         in_force_only: bool = True,
+        named: bool = True,
+        mode: str = "hybrid",
     ) -> list[SearchHit]:
-        """Hybrid search: dense and BM25 candidates, fused by reciprocal rank; best first."""
+        """Hybrid search: dense and BM25 candidates fused by reciprocal rank, named provisions first; best first.
+
+        `mode` "dense" or "keyword" uses one retriever alone (the baselines the evaluation compares with).
+        """
         if not self.is_built():
             raise NotBuiltError(str(self.settings.data_dir))
         self.check_filters(doc, kind, language)
@@ -194,19 +205,92 @@ class KnowledgeBase:
         if in_force_only:
             conditions.append({"in_force": True})
         where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
-        dense = self.store.query(self.embed_query(query), n, where)
-        keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only))
+        if mode not in ("hybrid", "dense", "keyword"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        dense = self.store.query(self.embed_query(query), n, where) if mode != "keyword" else []
+        keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
         fused = reciprocal_rank_fusion(
             {"dense": [p.passage_id for p, _ in dense], "keyword": [pid for pid, _ in keyword]}, k=self.settings.rrf_k
-        )[:k]
+        )[: max(k, 20)]
         known = {p.passage_id: p for p, _ in dense}
+        similarity = {p.passage_id: s for p, s in dense}
         missing = [f.passage_id for f in fused if f.passage_id not in known]
         known.update({p.passage_id: p for p in self.store.get(missing)})
-        return [
-            SearchHit(passage=known[f.passage_id], score=f.score, dense_rank=f.ranks["dense"], keyword_rank=f.ranks["keyword"])
+        hits = [
+            SearchHit(
+                passage=known[f.passage_id],
+                score=f.score,
+                dense_rank=f.ranks["dense"],
+                keyword_rank=f.ranks["keyword"],
+                dense_score=similarity.get(f.passage_id),
+            )
             for f in fused
             if f.passage_id in known
         ]
+        if named:
+            hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
+        return hits[:k]
+
+    def _named_first(
+        self, query: str, hits: list[SearchHit], doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+    ) -> list[SearchHit]:
+        """Put the provisions the query names ("artikel 26", "§ 73", "Annex VIII rule 11") ahead of the rest."""
+        from kb.language import detect_language
+        from kb.provisions import named_provisions
+
+        provisions = named_provisions(query)
+        if not provisions:
+            return hits
+        preferred = language or detect_language(query)
+        top = hits[0].score if hits else 1.0
+        front: list[SearchHit] = []
+        for provision in provisions:
+            found = self.provision_passages(
+                provision, preferred, doc=doc, kind=kind, language=language, in_force_only=in_force_only, limit=12
+            )
+            for passage in found:
+                if all(h.passage.passage_id != passage.passage_id for h in front):
+                    front.append(SearchHit(passage=passage, score=top + 1.0 / (len(front) + 1), named=True))
+        seen = {h.passage.passage_id for h in front}
+        return front + [h for h in hits if h.passage.passage_id not in seen]
+
+    def provision_passages(
+        self,
+        provision: Any,
+        preferred_language: str,
+        doc: str | None = None,
+        kind: str | None = None,
+        language: str | None = None,
+        in_force_only: bool = True,
+        limit: int = 4,
+    ) -> list[Passage]:
+        """The passages of a named provision, in document order, in the preferred language where it exists."""
+        unit = provision.locator.split(".")[0]
+        conditions: list[dict[str, Any]] = [{"unit": unit}]
+        doc_ids = [d for d in (provision.doc_ids or ()) if doc is None or d == doc] or ([doc] if doc else [])
+        if doc_ids:
+            conditions.append({"doc_id": {"$in": doc_ids}})
+        for name, value in (("kind", kind), ("language", language)):
+            if value is not None:
+                conditions.append({name: value})
+        if in_force_only:
+            conditions.append({"in_force": True})
+        found = self.store.find({"$and": conditions})
+        target = f"x:{provision.locator}"
+        found = [p for p in found if covers(target, f"x:{p.locator}")]
+        if provision.rule is not None:
+            found = [p for p in found if re.match(rf"\s*(?:Rule|Regel)\s+{provision.rule}\b", p.text)]
+        if not found:
+            return []
+        if not doc_ids:  # "artikel 26" with no act named: the act whose provision fits the language best
+            by_doc: dict[str, list[Passage]] = {}
+            for p in found:
+                by_doc.setdefault(p.doc_id, []).append(p)
+            ranked_docs = sorted(by_doc, key=lambda d: (all(p.language != preferred_language for p in by_doc[d]), d != "ai-act", d))
+            found = by_doc[ranked_docs[0]]
+        languages = {p.language for p in found}
+        chosen = preferred_language if preferred_language in languages else sorted(languages)[0]
+        return sorted((p for p in found if p.language == chosen), key=lambda p: p.order)[:limit]
 
     def passage(self, passage_id: str) -> Passage:
         found = self.store.get([passage_id])
@@ -247,6 +331,193 @@ class KnowledgeBase:
         return sorted(
             (p for p in found if p.ref == ref or p.ref.startswith(ref + ".")), key=lambda p: (p.language, p.order)
         )
+
+    # --- answering ------------------------------------------------------------------
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a stemmed token in the keyword index (rare words weigh more)."""
+        return self.keywords.idf(token)
+
+    def retrieve(
+        self,
+        question: str,
+        language: str,
+        profile: list[str],
+        k: int = 8,
+        doc: str | None = None,
+        kind: str | None = None,
+        as_of: date | None = None,
+    ) -> list[SearchHit]:
+        """Evidence for a question: hybrid hits, named provisions first, the scenario's provisions boosted,
+        passages swapped to the question's language where a parallel version exists, and the provisions the
+        best passages cite brought within reach."""
+        hits = self.search(question, k=40, doc=doc, kind=kind, in_force_only=as_of is None)
+        if as_of is not None:
+            hits = [h for h in hits if self._valid_on(h.passage, as_of)]
+        boost = self.settings.scenario_boost
+        for hit in hits:
+            if not hit.named and any(covers(ref, hit.passage.ref) for ref in profile):
+                hit.score += boost
+        hits.sort(key=lambda h: -h.score)
+        hits = self._in_language(hits, language)
+        hits = hits[:k]
+        return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)
+
+    def _valid_on(self, passage: Passage, as_of: date) -> bool:
+        """True when the passage's version is the one that applied on `as_of` (latest valid_from not after it)."""
+        versions = self.catalog["documents"].get(passage.doc_id, {}).get("versions", [])
+        applicable = [v for v in versions if v["valid_from"] and v["valid_from"] <= as_of.isoformat() and passage.language in v["languages"]]
+        if not applicable:
+            return False
+        return max(applicable, key=lambda v: v["valid_from"])["version"] == passage.version
+
+    def _in_language(self, hits: list[SearchHit], language: str) -> list[SearchHit]:
+        """Replace each hit by its parallel version in `language` where one exists; one hit per reference."""
+        foreign = [h.passage.ref for h in hits if h.passage.language != language]
+        parallel: dict[tuple[str, str, int], Passage] = {}
+        if foreign:
+            for p in self.store.find({"$and": [{"ref": {"$in": sorted(set(foreign))}}, {"language": language}]}):
+                parallel[(p.ref, p.version, p.piece)] = p
+        out: list[SearchHit] = []
+        seen: set[tuple[str, str, int]] = set()
+        for hit in hits:
+            p = hit.passage
+            swap = parallel.get((p.ref, p.version, p.piece)) if p.language != language else None
+            if swap is not None:
+                hit = hit.model_copy(update={"passage": swap})
+            key = (hit.passage.ref, hit.passage.version, hit.passage.piece)
+            if key not in seen:
+                seen.add(key)
+                out.append(hit)
+        return out
+
+    def _cited_by(self, hits: list[SearchHit], language: str, k: int, as_of: date | None) -> list[SearchHit]:
+        """The first passage of each provision the best hits cite (Article 26 -> Article 6(2), Annex III)."""
+        from kb.provisions import NamedProvision
+
+        have = {h.passage.ref for h in hits}
+        out: list[SearchHit] = []
+        floor = min((h.score for h in hits), default=0.0)
+        for hit in hits:
+            for ref in hit.passage.cites:
+                if len(out) >= k or ref in have:
+                    continue
+                doc_id, _, locator = ref.partition(":")
+                found = self.provision_passages(
+                    NamedProvision(locator, (doc_id,)), language, in_force_only=as_of is None, limit=1
+                )
+                for passage in found:
+                    if passage.ref not in have:
+                        have.add(passage.ref)
+                        out.append(SearchHit(passage=passage, score=floor * 0.9))
+        return out
+
+    def ask(
+        self,
+        question: str,
+        scenario: str | None = None,
+        language: str | None = None,
+        top_k: int = 8,
+        as_of: date | None = None,
+    ) -> Answer:
+        """A cited answer tied to a scenario, or a plain refusal with the nearest passages."""
+        from kb.abstention import load_model
+        from kb.answering import Evidence, compose, declined_text
+        from kb.language import detect_language
+        from kb.scenarios import profile_refs
+
+        question = check_question(question)
+        language = check_language(language) or detect_language(question)
+        info = self.scenario_for(question, scenario, language)
+        profile = profile_refs(info.id)
+        hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
+        named = any(h.named for h in hits)
+        if not hits or (not named and load_model().should_decline(evidence_signals)):
+            see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
+            return Answer(
+                question=question,
+                answer=declined_text(language, see_also),
+                language=language,
+                scenario=info,
+                citations=[],
+                abstained=True,
+                see_also=see_also,
+            )
+        evidence = [
+            Evidence(h.passage, h.score, rank, named=h.named, in_profile=any(covers(r, h.passage.ref) for r in profile))
+            for rank, h in enumerate(hits)
+        ]
+        composition = compose(question, language, evidence, info.label, profile, self.idf)
+        return Answer(
+            question=question,
+            answer=composition.text,
+            language=language,
+            scenario=info,
+            citations=composition.citations,
+            abstained=False,
+            sentences=composition.sentences,
+        )
+
+    def gather_evidence(
+        self, question: str, language: str, profile: list[str], top_k: int = 8, as_of: date | None = None
+    ) -> tuple[list[SearchHit], Any]:
+        """The evidence for a question and the signals the decision to answer or decline looks at."""
+        from kb.abstention import signals
+
+        hits = self.retrieve(question, language, profile, k=top_k, as_of=as_of)
+        dense = [h.dense_score for h in hits if h.dense_score is not None]
+        evidence_signals = signals(
+            question,
+            [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
+            dense,
+            keyword_hit=bool(hits and hits[0].keyword_rank is not None),
+            idf=self.idf,
+        )
+        return hits, evidence_signals
+
+    def scenario_for(self, question: str, scenario: str | None, language: str) -> ScenarioInfo:
+        """The scenario the user chose, or the one inferred from the question with its confidence and cues."""
+        from kb.scenarios import SCENARIO_IDS, scenario_label
+
+        if scenario is not None:
+            if scenario not in SCENARIO_IDS:
+                raise InvalidFilterError("scenario", scenario, list(SCENARIO_IDS))
+            reason = "valgt af brugeren" if language == "da" else "chosen by the user"
+            return ScenarioInfo(id=scenario, label=scenario_label(scenario, language), confidence=1.0, inferred=False, reason=reason)
+        guess = self.router.predict(question, language)
+        return ScenarioInfo(
+            id=guess.scenario,
+            label=scenario_label(guess.scenario, language),
+            confidence=round(float(guess.confidence), 3),
+            inferred=True,
+            reason=guess.reason,
+        )
+
+    @cached_property
+    def router(self) -> Any:
+        from kb.routing import ScenarioRouter
+
+        return ScenarioRouter()
+
+
+MAX_QUESTION_CHARS = 2000
+LANGUAGES = ("da", "en")
+
+
+def check_question(question: str) -> str:
+    """The question stripped; InvalidQuestionError when it is empty or too long."""
+    text = (question or "").strip()
+    if not text:
+        raise InvalidQuestionError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InvalidQuestionError(f"the question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return text
+
+
+def check_language(language: str | None) -> str | None:
+    if language is not None and language not in LANGUAGES:
+        raise InvalidFilterError("language", language, list(LANGUAGES))
+    return language
 
 
 _QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}

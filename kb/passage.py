@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from datetime import date
@@ -58,6 +59,11 @@ class Passage(BaseModel):
         """Hash of what the vector depends on: the indexed text and the embedding model."""
         return hashlib.sha256(f"{model}\x00{self.indexed_text}".encode()).hexdigest()[:32]
 
+    def record_hash(self, model: str) -> str:
+        """Hash of the whole stored record: a change of metadata alone rewrites the record but reuses the vector."""
+        payload = json.dumps([self.content_hash(model), self.text, self.to_metadata()], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
     def to_metadata(self) -> dict[str, Any]:
         """Flat metadata for the vector store (scalars only)."""
         return {
@@ -65,6 +71,7 @@ class Passage(BaseModel):
             "ref": self.ref,
             "doc_id": self.doc_id,
             "locator": self.locator,
+            "unit": self.locator.split(".")[0],
             "title": self.title,
             "heading": self.heading,
             "language": self.language,

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_passage_chars: int = Field(default=1800, ge=200, description="A unit longer than this splits at paragraph boundaries.")
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    scenario_boost: float = Field(
+        default=0.008, ge=0.0, description="Added to the fused score of a passage the scenario's profile covers (a boost, not a filter)."
+    )
 
     @property
     def chroma_dir(self) -> Path:

@@ -72,11 +72,11 @@ class PassageStore:
             self.collection.modify(metadata=metadata)
 
     def hashes(self, where: dict[str, Any] | None = None) -> dict[str, str]:
-        """Passage id -> content hash of every stored passage (matching `where`)."""
+        """Passage id -> record hash of every stored passage (matching `where`)."""
         out: dict[str, str] = {}
         for batch in self._pages(where=where, include=["metadatas"]):
             for pid, meta in zip(batch["ids"], batch["metadatas"], strict=True):
-                out[pid] = (meta or {}).get("content_hash", "")
+                out[pid] = (meta or {}).get("record_hash", "")
         return out
 
     def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -122,7 +122,7 @@ class PassageStore:
 
     # --- writing ------------------------------------------------------------------
 
-    def add(self, passages: list[Passage], vectors: np.ndarray, hashes: list[str]) -> None:
+    def add(self, passages: list[Passage], vectors: np.ndarray, model: str) -> None:
         """Store passages with their vectors as llama-index nodes; ids already present are replaced."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
@@ -131,8 +131,11 @@ class PassageStore:
         ids = [p.passage_id for p in passages]
         self.collection.delete(ids=ids)  # replace: Chroma's add keeps an existing id's old record
         nodes = []
-        for passage, vector, content_hash in zip(passages, vectors, hashes, strict=True):
-            metadata = passage.to_metadata() | {"content_hash": content_hash}
+        for passage, vector in zip(passages, vectors, strict=True):
+            metadata = passage.to_metadata() | {
+                "content_hash": passage.content_hash(model),
+                "record_hash": passage.record_hash(model),
+            }
             nodes.append(
                 TextNode(
                     id_=passage.passage_id,

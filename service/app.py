@@ -1,0 +1,80 @@
+"""The app factory: one KnowledgeBase per process, its models and indexes loaded once at startup.
+
+`uvicorn --factory service.app:create_app` (what `kb serve` runs) calls it with no
+arguments, so each worker process reads the settings from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings, get_settings
+from service import errors
+from service.config import ServiceSettings
+from service.routes import ROUTERS
+
+log = logging.getLogger("service")
+
+DESCRIPTION = """Cited answers from EU and Danish law, guidance and contracts for buying and selling
+clinical AI in Danish hospitals, tied to the procurement scenario the asker is in.
+
+Every error has one shape: `{"error": {"status", "code", "message", "field"?, "valid"?}}`."""
+
+
+def warm_up(kb: KnowledgeBase) -> None:
+    """Load the keyword index, the embedding model, the store and the answerer's parts now, not on the first request."""
+    if not kb.is_built():
+        log.warning(
+            "the knowledge base at %s is not built: run `kb ingest`; answering 503 until restarted",
+            kb.settings.data_dir,
+        )
+        return
+    kb.embed_query("warm-up")
+    _ = kb.store
+    for part in ("router", "abstention model"):
+        try:
+            if part == "router":
+                _ = kb.router
+            else:
+                from kb.abstention import load_model
+
+                load_model()
+        except Exception as exc:  # noqa: BLE001 - the endpoint that needs it will report it
+            log.warning("could not load the %s at startup: %s", part, exc)
+    log.info("knowledge base at %s ready: %d passages", kb.settings.data_dir, kb.catalog["passages"])
+
+
+def create_app(settings: Settings | None = None, service_settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service_settings = service_settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_up(app.state.kb)
+        yield
+
+    app = FastAPI(
+        title="Clinical AI procurement knowledge base",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.kb = KnowledgeBase(settings)
+    app.state.service_settings = service_settings
+    if service_settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=service_settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Accept"],
+        )
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,136 @@
+"""The one place where errors become HTTP responses, all in one JSON shape:
+
+    {"error": {"status": 422, "code": "invalid_scenario", "message": "...", "field": "scenario", "valid": [...]}}
+
+The core raises named errors (kb/errors.py); they are translated here once.
+FastAPI's own validation errors get the same shape, and anything unexpected is
+logged and answered with a plain 500: never a stack trace to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kb.abstention import NotCalibratedError
+from kb.errors import (
+    EmbeddingMismatchError,
+    InvalidFilterError,
+    InvalidQuestionError,
+    KBError,
+    NotBuiltError,
+    UnknownPassageError,
+)
+
+log = logging.getLogger("service")
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    415: "unsupported_media_type",
+}
+
+
+def error_body(
+    status: int, code: str, message: str, field: str | None = None, valid: list[str] | None = None
+) -> dict[str, Any]:
+    detail: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if field is not None:
+        detail["field"] = field
+    if valid is not None:
+        detail["valid"] = list(valid)
+    return {"error": detail}
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, valid: list[str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(status, code, message, field, valid), status_code=status)
+
+
+def translate(exc: KBError) -> JSONResponse:
+    """A knowledge-base error as a response: the status and code it stands for, its own message."""
+    message = str(exc)
+    if isinstance(exc, InvalidFilterError):
+        return error_response(422, f"invalid_{exc.field}", message, field=exc.field, valid=exc.valid)
+    if isinstance(exc, InvalidQuestionError):
+        return error_response(422, "invalid_question", message, field="question")
+    if isinstance(exc, UnknownPassageError):
+        return error_response(404, "unknown_passage", message, field="passage_id")
+    if isinstance(exc, NotBuiltError):
+        return error_response(503, "not_built", message)
+    if isinstance(exc, NotCalibratedError):
+        return error_response(503, "not_calibrated", message)
+    if isinstance(exc, EmbeddingMismatchError):
+        return error_response(503, "embedding_mismatch", message)
+    log.error("unmapped knowledge-base error %s: %s", type(exc).__name__, message)
+    return error_response(500, "kb_error", message)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _LOCATIONS and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+def _message(error: dict[str, Any]) -> str:
+    field = _field(error.get("loc", ()))
+    kind = error.get("type", "")
+    msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if kind == "json_invalid":
+        return f"the request body is not valid JSON ({error.get('ctx', {}).get('error', msg)})"
+    if kind == "missing":
+        return "the request body is missing" if field == "body" else f"{field} is required"
+    return f"{field}: {msg}"
+
+
+async def _kb_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KBError)
+    return translate(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if not errors:
+        return error_response(422, "invalid_request", "the request is not valid")
+    messages = "; ".join(dict.fromkeys(_message(e) for e in errors))
+    first = errors[0]
+    field = "body" if first.get("type") == "json_invalid" else _field(first.get("loc", ()))
+    return error_response(422, "invalid_request", messages, field=field)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        message = f"{request.method} is not allowed on {request.url.path}"
+    response = error_response(exc.status_code, code, message)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "an internal error occurred; it has been logged on the server")
+
+
+def install(app: FastAPI) -> None:
+    """Register the one handler set."""
+    app.add_exception_handler(KBError, _kb_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

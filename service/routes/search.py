@@ -1,0 +1,53 @@
+"""GET /api/search: ranked passages for a query (clause lookup)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AfterValidator
+
+from kb.errors import InvalidFilterError
+from kb.knowledge_base import MAX_QUESTION_CHARS
+from service.deps import BuiltKB
+from service.schemas import ErrorBody, SearchHitOut
+
+router = APIRouter(prefix="/api", tags=["search"])
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("the query is empty")
+    return value
+
+
+@router.get(
+    "/search",
+    response_model=list[SearchHitOut],
+    summary="Hybrid search over the passages in force",
+    responses={
+        422: {"model": ErrorBody, "description": "Empty query, k out of range, unknown doc, kind or lang"},
+        503: {"model": ErrorBody, "description": "The knowledge base is not built: run `kb ingest`"},
+    },
+)
+def search(
+    kb: BuiltKB,
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="What to look for, in Danish or English"),
+        AfterValidator(_not_blank),
+    ],
+    doc: Annotated[str | None, Query(description="Only this doc id, e.g. udbudsloven, ai-act")] = None,
+    kind: Annotated[
+        str | None, Query(description="Only this kind: regulation, directive, act, contract, guidance")
+    ] = None,
+    lang: Annotated[str | None, Query(description="Only passages in this language: da, en")] = None,
+    k: Annotated[int, Query(ge=1, le=50, description="How many passages")] = 10,
+) -> list[dict]:
+    try:
+        hits = kb.search(q, k=k, doc=doc, kind=kind, language=lang)
+    except InvalidFilterError as exc:
+        if exc.field == "language":  # the core's name for what this endpoint calls `lang`
+            raise InvalidFilterError("lang", exc.value, exc.valid) from exc
+        raise
+    return [hit.summary() for hit in hits]

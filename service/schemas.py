@@ -1,0 +1,215 @@
+"""Request and response bodies of the HTTP API (DESIGN.md, Interfaces), kept apart from the core's models.
+
+Response models ignore fields the core may add later, so the API's shape only
+changes here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kb.answer import Answer
+from kb.knowledge_base import MAX_QUESTION_CHARS
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    status: int = Field(description="The HTTP status, repeated")
+    code: str = Field(description="Stable machine-readable code, e.g. invalid_scenario, unknown_passage, not_built")
+    message: str = Field(description="What is wrong, for a person")
+    field: str | None = Field(default=None, description="The request field at fault, where there is one")
+    valid: list[str] | None = Field(default=None, description="The values the field accepts, where they are few")
+
+
+class ErrorBody(BaseModel):
+    """The one error shape of every endpoint."""
+
+    error: ErrorDetail
+
+
+# --- /api/ask ---------------------------------------------------------------------
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": "Hvornår skal en ordregiver bruge et innovationspartnerskab?", "scenario": "behov"},
+                {"question": "What must a deployer of a high-risk AI system do?", "language": "en", "top_k": 8},
+            ]
+        },
+    )
+
+    # The length is checked by the core (kb.knowledge_base.check_question), so the CLI and the API say the same.
+    question: str = Field(
+        description=f"The question, in Danish or English; 1 to {MAX_QUESTION_CHARS} characters",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS},
+    )
+    scenario: str | None = Field(
+        default=None,
+        description="behov, prototype, demo or loesning; default: inferred from the question",
+        json_schema_extra={"enum": ["behov", "prototype", "demo", "loesning", None]},
+    )
+    language: str | None = Field(
+        default=None,
+        description="Answer language, da or en; default: the question's",
+        json_schema_extra={"enum": ["da", "en", None]},
+    )
+    top_k: int = Field(default=8, ge=1, le=50, description="How many passages the answer may draw on")
+    as_of: date | None = Field(default=None, description="Use the versions in force on this date (YYYY-MM-DD)")
+
+
+class ScenarioOut(_Out):
+    id: str = Field(description="behov, prototype, demo or loesning")
+    label: str = Field(description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers)")
+    confidence: float = Field(description="1.0 when chosen by the user")
+    inferred: bool
+    reason: str
+
+
+class CitationOut(_Out):
+    n: int
+    ref: str = Field(description="Citation reference, e.g. ai-act:art-26.1")
+    passage_id: str
+    doc_id: str
+    title: str
+    heading: str
+    locator: str
+    language: str
+    version: str
+    text: str
+    score: float
+    url: str | None = None
+
+
+class AskResponse(_Out):
+    """DESIGN's /api/ask object (the same as `kb ask --json`)."""
+
+    answer: str = Field(description="The composed answer; every claim is marked [n]")
+    language: str
+    scenario: ScenarioOut
+    citations: list[CitationOut]
+    abstained: bool
+    see_also: list[CitationOut] = Field(description="Nearest passages, given when the answer is declined")
+    generator: str = Field(description="'extractive', or the model that wrote the answer")
+
+    @classmethod
+    def of(cls, answer: Answer) -> AskResponse:
+        return cls.model_validate(answer.model_dump(exclude={"sentences", "question"}))
+
+
+class StreamDone(BaseModel):
+    """Data of the last server-sent event, `done`."""
+
+    abstained: bool
+    see_also: list[CitationOut]
+
+
+# --- /api/search ------------------------------------------------------------------
+
+
+class SearchHitOut(_Out):
+    ref: str
+    passage_id: str
+    doc_id: str
+    title: str
+    heading: str
+    language: str
+    version: str
+    score: float
+    text: str
+
+
+# --- /api/passages ----------------------------------------------------------------
+
+
+class PassageOut(_Out):
+    passage_id: str
+    ref: str
+    doc_id: str
+    locator: str
+    title: str
+    heading: str
+    text: str
+    language: str
+    version: str
+    valid_from: date | None = None
+    in_force: bool
+    page: int | None = None
+    kind: str
+    jurisdiction: str
+    cites: list[str]
+    url: str | None = None
+    order: int
+    piece: int
+    text_key: str
+    origin: str
+
+
+class PassageView(BaseModel):
+    passage: PassageOut
+    neighbours: list[PassageOut] = Field(description="The passages just before and after in the same text")
+    parallel: list[PassageOut] = Field(description="The same reference in the other languages")
+
+
+# --- /api/documents ---------------------------------------------------------------
+
+
+class VersionOut(_Out):
+    version: str
+    valid_from: str
+    in_force: bool
+    languages: list[str]
+
+
+class DocumentOut(_Out):
+    doc_id: str
+    title: str
+    kind: str
+    versions: list[VersionOut]
+    passages: dict[str, int] = Field(description="Passages per language")
+
+
+# --- /api/scenarios ---------------------------------------------------------------
+
+
+class BilingualOut(_Out):
+    da: str
+    en: str
+
+
+class BilingualListOut(_Out):
+    da: list[str]
+    en: list[str]
+
+
+class ProfileEntryOut(_Out):
+    ref: str
+    why: BilingualOut
+
+
+class ScenarioDescriptionOut(_Out):
+    id: str
+    label: BilingualOut
+    description: BilingualOut
+    details: BilingualOut
+    typical_questions: BilingualListOut
+    profile: list[ProfileEntryOut] = Field(description="The provisions that typically matter in the scenario, and why")
+
+
+# --- /healthz ---------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or not_built (with status 503)")
+    passages: int
+    message: str | None = None

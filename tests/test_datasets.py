@@ -1,0 +1,216 @@
+"""The evaluation datasets (eval/datasets/*.jsonl) against the real corpus.
+
+Every gold reference must point at a passage the ingest really produces (in-force
+versions only), every key fact must be written in a passage that a gold reference
+covers, and the smoke subset must stay inside the small test knowledge base (SUBSET).
+Parsing only, no embedding: the corpus is parsed once per module.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kb.references import covers, is_reference
+from tests.conftest import REPO, SUBSET, write_subset_manifest
+
+DATASETS = REPO / "eval" / "datasets"
+FILES = ("dev", "calibration", "smoke")
+SCENARIOS = {"behov", "prototype", "demo", "loesning"}
+LANGUAGES = {"da", "en"}
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "question": str,
+    "language": str,
+    "scenario": (str, type(None)),
+    "gold_refs": list,
+    "key_facts": list,
+    "answerable": bool,
+}
+DOC_IDS = {
+    "ai-act", "gdpr", "mdr", "ivdr", "ehds", "pld", "nis2", "udbudsloven", "klagenaevnsloven",
+    "annonceringsbekendtgoerelsen", "medicinsk-udstyr-loven", "komiteloven", "sundhedsloven",
+    "databeskyttelsesloven", "mcc-ai-high-risk", "mcc-ai-non-high-risk", "erst-it-rammeaftale",
+    "hleg-ethics-guidelines",
+}
+
+
+def _load(name: str) -> list[dict[str, Any]]:
+    path = DATASETS / f"{name}.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+DATA = {name: _load(name) for name in FILES}
+
+
+def _doc(ref: str) -> str:
+    return ref.split(":", 1)[0]
+
+
+class Corpus:
+    """Parsed in-force passages: (ref, language, text), indexed by doc id."""
+
+    def __init__(self, passages: list[tuple[str, str, str]]) -> None:
+        self.by_doc: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for ref, lang, text in passages:
+            self.by_doc[_doc(ref)].append((ref, lang, text.lower()))
+        self.languages = {doc: {lang for _, lang, _ in ps} for doc, ps in self.by_doc.items()}
+
+    def has(self, gold: str) -> bool:
+        return any(covers(gold, ref) for ref, _, _ in self.by_doc.get(_doc(gold), []))
+
+    def fact_in(self, fact: str, gold_refs: list[str], language: str) -> bool:
+        """The fact is written in a passage covered by a gold ref, in the question's language when the doc has it."""
+        needle = fact.lower()
+        for gold in gold_refs:
+            doc = _doc(gold)
+            lang = language if language in self.languages.get(doc, set()) else None
+            for ref, plang, text in self.by_doc.get(doc, []):
+                if covers(gold, ref) and (lang is None or plang == lang) and needle in text:
+                    return True
+        return False
+
+
+def _parse(manifest_path: Path, corpus_dir: Path) -> Corpus:
+    from ingest.manifest import load_manifest, resolve_files
+    from ingest.pipeline import parse_text
+
+    manifest = load_manifest(manifest_path)
+    passages: list[tuple[str, str, str]] = []
+    for doc in manifest.documents:
+        for text in doc.texts:
+            for p in parse_text(doc, text, resolve_files(text, corpus_dir), 1800):
+                if p.in_force:
+                    passages.append((p.ref, p.language, p.text))
+    return Corpus(passages)
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_dir: Path) -> Corpus:
+    return _parse(REPO / "ingest" / "manifest.yaml", corpus_dir)
+
+
+@pytest.fixture(scope="module")
+def subset_corpus(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    manifest = write_subset_manifest(tmp_path_factory.mktemp("datasets-subset") / "manifest.yaml")
+    return _parse(manifest, corpus_dir)
+
+
+# --- format ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_line_has_the_design_fields(name: str) -> None:
+    assert DATA[name], f"{name}.jsonl is empty"
+    for q in DATA[name]:
+        assert set(q) >= set(FIELDS), (q.get("id"), set(FIELDS) - set(q))
+        for field, kind in FIELDS.items():
+            assert isinstance(q[field], kind), (q["id"], field, q[field])
+        assert q["question"].strip(), q["id"]
+        assert q["language"] in LANGUAGES, (q["id"], q["language"])
+        assert q["scenario"] is None or q["scenario"] in SCENARIOS, (q["id"], q["scenario"])
+        assert all(isinstance(r, str) for r in q["gold_refs"]), q["id"]
+        assert all(isinstance(f, str) and f.strip() for f in q["key_facts"]), q["id"]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_gold_refs_are_valid_references(name: str) -> None:
+    for q in DATA[name]:
+        assert len(q["gold_refs"]) <= 3, q["id"]
+        assert len(q["key_facts"]) <= 3, q["id"]
+        for ref in q["gold_refs"]:
+            assert is_reference(ref), (q["id"], ref)
+            assert _doc(ref) in DOC_IDS, (q["id"], ref)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_answerable_and_unanswerable_are_consistent(name: str) -> None:
+    for q in DATA[name]:
+        if q["answerable"]:
+            assert q["gold_refs"] and q["key_facts"], q["id"]
+        else:
+            assert q["gold_refs"] == [] and q["key_facts"] == [], q["id"]
+
+
+def test_ids_are_unique_within_and_across_dev_and_calibration() -> None:
+    for name in FILES:
+        ids = [q["id"] for q in DATA[name]]
+        assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
+    assert not {q["id"] for q in DATA["dev"]} & {q["id"] for q in DATA["calibration"]}
+
+
+# --- composition ----------------------------------------------------------------------
+
+
+def _composition(name: str, minimum: int, min_unanswerable: int) -> None:
+    qs = DATA[name]
+    assert len(qs) >= minimum, len(qs)
+    danish = sum(q["language"] == "da" for q in qs)
+    assert danish / len(qs) >= 0.6, f"{danish}/{len(qs)} Danish"
+    assert {q["scenario"] for q in qs} >= SCENARIOS
+    assert None in {q["scenario"] for q in qs}
+    assert sum(not q["answerable"] for q in qs) >= min_unanswerable
+
+
+def test_dev_composition() -> None:
+    _composition("dev", 200, 15)
+    per_doc = Counter(d for q in DATA["dev"] for d in {_doc(r) for r in q["gold_refs"]})
+    assert set(per_doc) == DOC_IDS, DOC_IDS - set(per_doc)
+    assert min(per_doc.values()) >= 3, per_doc
+
+
+def test_calibration_composition_and_no_overlap_with_dev() -> None:
+    _composition("calibration", 100, 30)
+    dev_questions = {" ".join(q["question"].lower().split()) for q in DATA["dev"]}
+    overlap = [q["id"] for q in DATA["calibration"] if " ".join(q["question"].lower().split()) in dev_questions]
+    assert not overlap, overlap
+
+
+def test_smoke_is_a_subset_of_dev() -> None:
+    dev = {q["id"]: q for q in DATA["dev"]}
+    smoke = DATA["smoke"]
+    assert len(smoke) == 30
+    for q in smoke:
+        assert q["id"] in dev, q["id"]
+        assert q == dev[q["id"]], q["id"]
+    assert {q["language"] for q in smoke} == LANGUAGES
+    assert {q["scenario"] for q in smoke} >= SCENARIOS
+    assert sum(not q["answerable"] for q in smoke) == 5
+    assert {_doc(r) for q in smoke for r in q["gold_refs"]} <= set(SUBSET)
+
+
+# --- against the corpus -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ("dev", "calibration"))
+def test_gold_refs_exist_in_the_corpus(name: str, corpus: Corpus) -> None:
+    missing = [(q["id"], ref) for q in DATA[name] for ref in q["gold_refs"] if not corpus.has(ref)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("name", ("dev", "calibration"))
+def test_key_facts_are_written_in_a_gold_passage(name: str, corpus: Corpus) -> None:
+    absent = [
+        (q["id"], fact)
+        for q in DATA[name]
+        for fact in q["key_facts"]
+        if not corpus.fact_in(fact, q["gold_refs"], q["language"])
+    ]
+    assert not absent, absent
+
+
+def test_smoke_gold_refs_exist_in_the_test_subset(subset_corpus: Corpus) -> None:
+    missing = [(q["id"], ref) for q in DATA["smoke"] for ref in q["gold_refs"] if not subset_corpus.has(ref)]
+    assert not missing, missing
+    absent = [
+        (q["id"], fact)
+        for q in DATA["smoke"]
+        for fact in q["key_facts"]
+        if not subset_corpus.fact_in(fact, q["gold_refs"], q["language"])
+    ]
+    assert not absent, absent
