@@ -18,7 +18,7 @@ install: $(BIN)/kb
 
 serve: install
 	$(BIN)/kb ingest
-	$(BIN)/kb search "obligations of deployers of high-risk AI systems"
+	$(BIN)/kb serve --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/python -m pytest -q -ra

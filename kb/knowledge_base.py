@@ -243,12 +243,15 @@ class KnowledgeBase:
             return hits
         preferred = language or detect_language(query)
         top = hits[0].score if hits else 1.0
+        rank = {h.passage.passage_id: i for i, h in enumerate(hits)}
         front: list[SearchHit] = []
         for provision in provisions:
             found = self.provision_passages(
-                provision, preferred, doc=doc, kind=kind, language=language, in_force_only=in_force_only, limit=12
+                provision, preferred, doc=doc, kind=kind, language=language, in_force_only=in_force_only, limit=30
             )
-            for passage in found:
+            # the named provision's passages that the search itself ranks best come first; at most three in front
+            found.sort(key=lambda p: (rank.get(p.passage_id, len(hits)), p.order))
+            for passage in found[:3]:
                 if all(h.passage.passage_id != passage.passage_id for h in front):
                     front.append(SearchHit(passage=passage, score=top + 1.0 / (len(front) + 1), named=True))
         seen = {h.passage.passage_id for h in front}

@@ -68,12 +68,13 @@ CUES: dict[str, list[str]] = {
         r"ikke findes", r"findes ikke", r"ingen løsning", r"intet produkt", r"ingen leverandør", r"fra bunden",
         rf"forhåndsmeddelelse{_W}", rf"projektkonkurrence{_W}", rf"prækommerciel{_W}", rf"tekniske specifikation{_W}",
         rf"sundhedsinnovation{_W}", rf"dialogmøde{_W}", rf"workshop{_W}", rf"ligebehandling{_W}", rf"forspring{_W}",
-        rf"udviklingsprojekt{_W}", rf"udbudsform{_W}",
+        rf"udviklingsprojekt{_W}", rf"udbudsform{_W}", r"udbud med forhandling",
         # English
         r"market dialogue", r"market consultation", rf"innovation partnership{_W}", r"competitive dialogue",
         r"prior involvement", r"no vendor", r"no solution", r"no product", rf"needs?\b", rf"functional requirement{_W}",
         rf"specifications?\b", rf"idea{_W}", r"design contest", r"pre-commercial", r"from scratch",
-        r"problem", r"equal treatment", r"draft(?:ed|ing)? our requirements", r"procurement route",
+        r"problem", r"equal treatment", r"negotiated procedure", r"draft(?:ed|ing)? our requirements",
+        r"procurement route",
     ],
     "prototype": [
         rf"prototype{_W}", r"mvp", rf"opi{_W}", rf"offentlig-privat{_W}", rf"forskningsprojekt{_W}", rf"forskning{_W}",
@@ -82,10 +83,11 @@ CUES: dict[str, list[str]] = {
         rf"dataansvar{_W}", rf"immaterielle rettighed{_W}", rf"ip-rettighed{_W}", rf"ejer{_W}", rf"publicere{_W}",
         r"proof of concept", rf"internt{_W}", r"in-house", r"artikel 89", rf"formålsbegrænsning{_W}",
         rf"registerdata{_W}", rf"samarbejd{_W}", rf"startup{_W}", rf"forskningsbevilling{_W}", r"pacs",
-        rf"forsøgsansvarlig{_W}", rf"datasæt{_W}",
-        rf"prototype", rf"public-private", rf"research{_W}", r"ethics committee", rf"committee{_W}",
+        rf"forsøgsansvarlig{_W}", rf"datasæt{_W}", r"eget hospital",
+        rf"public-private", rf"research{_W}", r"ethics committee", rf"committee{_W}",
         r"health data science", r"patient records", r"training data", rf"train(?:ing|ed)?\b", rf"pseudonymi[sz]{_W}",
-        rf"anonymi[sz]{_W}", rf"controller{_W}", r"intellectual property", r"ip\b", rf"owns?\b", r"investigational device",
+        rf"anonymi[sz]{_W}", rf"controller{_W}", r"intellectual property", r"ip\b", rf"owns?\b",
+        r"investigational device",
         rf"academic{_W}", rf"collaboration{_W}", r"article 89", r"co-developed", r"industry partner",
     ],
     "demo": [
@@ -95,10 +97,10 @@ CUES: dict[str, list[str]] = {
         rf"afprøv{_W}", rf"test{_W}", rf"sponsor{_W}", rf"samtykke{_W}", r"bemyndiget organ", rf"dpia{_W}",
         rf"pmcf{_W}", rf"exitrapport{_W}", rf"risikostyring{_W}", rf"nøjagtighed{_W}", rf"robusthed{_W}",
         rf"markedsovervågning{_W}", rf"lægemiddelstyrelsen{_W}", rf"prospektiv{_W}", rf"ikke-ce-mærket{_W}",
-        rf"videreudvikling{_W}", r"fase to", rf"regel 11",
+        rf"videreudvikling{_W}", r"fase to", rf"regel 11", r"demo\b",
         r"pilot", r"first version", rf"beta\b", r"real[- ]world", rf"sandbox{_W}", r"clinical investigation",
         r"clinical evidence", r"performance study", rf"promising", rf"retrospective", r"scale up", rf"test(?:ing|s)?\b",
-        rf"sponsor{_W}", rf"consent{_W}", r"notified body", r"dpia", r"uncertified", r"post-market clinical follow-up",
+        rf"consent{_W}", r"notified body", r"dpia", r"uncertified", r"post-market clinical follow-up",
         r"exit report", r"risk management", r"accuracy", r"robustness", r"market surveillance", r"test licen[cs]es",
         r"further development", r"second phase", r"class iia",
     ],
@@ -108,16 +110,20 @@ CUES: dict[str, list[str]] = {
         rf"databehandleraftale{_W}", rf"underdatabehandler{_W}", r"mcc-ai", rf"standardkontraktklausul{_W}",
         rf"erhvervsstyrelsen{_W}", rf"kontrakt{_W}", rf"tærskelværdi{_W}", rf"udbudsprocedure{_W}",
         rf"tildelingskriteri{_W}", rf"rammeaftale{_W}", rf"miniudbud{_W}", r"sla", rf"serviceniveau{_W}",
-        rf"købe{_W}", rf"køb\b", rf"indkøb{_W}", rf"licens{_W}", rf"produktansvar{_W}", r"nis2", rf"forsyningskæde{_W}",
+        rf"købe{_W}", rf"køb\b", rf"indkøb{_W}", rf"licens{_W}", rf"produktansvar{_W}", r"nis2",
+        rf"forsyningskæde{_W}",
         r"logs", r"menneskeligt tilsyn", rf"overensstemmelseserklæring{_W}", rf"certifikat{_W}", rf"registrere{_W}",
         rf"drift{_W}", rf"implementer{_W}", rf"klagenævn{_W}", rf"tilbudsgiver{_W}", rf"hoster{_W}", rf"sky{_W}",
         rf"standard ai-løsning{_W}", rf"revision{_W}", rf"audit{_W}", rf"kvalitetsstyringssystem{_W}",
+        rf"leverandør{_W}",
+        rf"brugsanvisning{_W}", rf"behandlingssikkerhed{_W}", rf"ansvar{_W}", rf"hæfte{_W}",
         r"finished", r"ready-made", r"off-the-shelf", r"ce-marked", r"ce marking", rf"deployer{_W}", rf"deploy{_W}",
         r"go-live", r"fundamental rights", r"transparency", r"chatbot", r"data processing agreement", r"dpa\b",
         rf"sub-processor{_W}", r"model contractual clauses", rf"contract{_W}", rf"threshold{_W}", r"tender procedure",
         r"award criteria", r"framework agreement", r"call off", r"service level", rf"buy{_W}", rf"bought",
         rf"purchas{_W}", r"product liability", rf"liab{_W}", r"supply[- ]chain", r"human oversight",
         r"declaration of conformity", r"certified", rf"register{_W}", rf"vendor{_W}", r"quality management system",
+        r"instructions for use", r"security of processing",
     ],
 }
 
@@ -129,7 +135,9 @@ class ScenarioGuess(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     reason: str
     scores: dict[str, float]
-    cues: list[str] = Field(default_factory=list, description="the cue texts, as written in the question, named in the reason")
+    cues: list[str] = Field(
+        default_factory=list, description="the cue texts, as written in the question, named in the reason"
+    )
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,9 @@ class _Featurizer:
     """Questions -> feature matrix: cue indicators, then the scaled, normalised tf-idf of stemmed words."""
 
     def __init__(self, cues: dict[str, list[str]], vocabulary: list[str], idf: np.ndarray) -> None:
-        self.cue_patterns = [(sid, re.compile(rf"(?<![\w-]){pattern}", re.UNICODE)) for sid in cues for pattern in cues[sid]]
+        self.cue_patterns = [
+            (sid, re.compile(rf"(?<!\w){pattern}", re.UNICODE)) for sid in cues for pattern in cues[sid]
+        ]
         self.vocabulary = vocabulary
         self.index = {term: i for i, term in enumerate(vocabulary)}
         self.idf = idf

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     scenario_boost: float = Field(
         default=0.008, ge=0.0, description="Added to the fused score of a passage the scenario's profile covers (a boost, not a filter)."
     )
+
+    @field_validator("manifest", "chroma_url", "embedding_model", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`KB_MANIFEST=` (empty) means the default, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def chroma_dir(self) -> Path:

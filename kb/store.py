@@ -158,8 +158,6 @@ class PassageStore:
 
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[Passage, float]]:
         """Nearest passages to `vector` (cosine similarity, best first)."""
-        if self.count() == 0:
-            return []
         result = self.collection.query(
             query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["metadatas", "documents", "distances"]
         )

@@ -1,4 +1,4 @@
-"""The HTTP service, served by a real uvicorn on loopback (`kb serve`) over a knowledge base built from the corpus subset."""
+"""The HTTP service: a real uvicorn on loopback (`kb serve`) over a knowledge base built from the corpus subset."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ FALLBACK_QUESTIONS: list[dict[str, Any]] = [
     {"id": "f-2", "question": "What are the obligations of deployers of high-risk AI systems?", "language": "en",
      "scenario": None, "gold_refs": ["ai-act:art-26"], "key_facts": ["deployer"], "answerable": True},
     {"id": "f-3", "question": "Hvornår kan en ordregiver anvende et innovationspartnerskab?", "language": "da",
-     "scenario": "behov", "gold_refs": ["udbudsloven:§-73"], "key_facts": ["innovationspartnerskab"], "answerable": True},
+     "scenario": "behov", "gold_refs": ["udbudsloven:§-73"], "key_facts": ["innovationspartnerskab"],
+     "answerable": True},
     {"id": "f-4", "question": "When is processing of health data allowed under the GDPR?", "language": "en",
      "scenario": None, "gold_refs": ["gdpr:art-9"], "key_facts": ["health"], "answerable": True},
     {"id": "f-5", "question": "Hvad koster en parkeringsbillet ved Rigshospitalet?", "language": "da",
@@ -60,7 +61,11 @@ def _serve(env: dict[str, str], log_file: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with log_file.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli", "serve", "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "kb.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 240
@@ -86,8 +91,11 @@ def _serve(env: dict[str, str], log_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir, KB_CORS_ORIGINS=f"{ALLOWED_ORIGIN}, http://other.allowed")
+def server(
+    small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    origins = f"{ALLOWED_ORIGIN}, http://other.allowed"
+    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir, KB_CORS_ORIGINS=origins)
     yield from _serve(env, tmp_path_factory.mktemp("server") / "server.log")
 
 
@@ -150,7 +158,7 @@ def _events(response: httpx.Response) -> list[tuple[str, Any]]:
 def test_healthz(client: httpx.Client, small_kb: KnowledgeBase) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "passages": small_kb.stats()["passages"], "message": None}
+    assert response.json() == {"status": "ok", "passages": small_kb.stats()["passages"]}
 
 
 def test_documents(client: httpx.Client, small_kb: KnowledgeBase) -> None:
@@ -184,7 +192,8 @@ def test_docs_and_openapi(client: httpx.Client) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = client.get("/openapi.json").json()
-    assert set(spec["paths"]) >= {"/api/ask", "/api/search", "/api/passages/{passage_id}", "/api/documents", "/api/scenarios", "/healthz"}
+    paths = {"/api/ask", "/api/search", "/api/passages/{passage_id}", "/api/documents", "/api/scenarios", "/healthz"}
+    assert set(spec["paths"]) >= paths
     ask = spec["paths"]["/api/ask"]["post"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
     assert "ErrorBody" in json.dumps(ask["responses"]["422"])
@@ -196,10 +205,17 @@ def test_cors_allowlist(client: httpx.Client) -> None:
     other = client.get("/api/scenarios", headers={"Origin": "http://evil.example"})
     assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
     preflight = client.options(
-        "/api/ask", headers={"Origin": ALLOWED_ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        "/api/ask",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
     )
     assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
-    refused = client.options("/api/ask", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    refused = client.options(
+        "/api/ask", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert "access-control-allow-origin" not in refused.headers
 
 
@@ -215,13 +231,14 @@ def test_search(client: httpx.Client) -> None:
     assert len(hits) == 3 and all(set(h) == HIT_KEYS for h in hits)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
     assert any(covers("ai-act:art-26", h["ref"]) for h in hits), [h["ref"] for h in hits]
-    filtered = client.get("/api/search", params={"q": "innovationspartnerskab", "doc": "udbudsloven", "lang": "da", "kind": "act"}).json()
+    params = {"q": "innovationspartnerskab", "doc": "udbudsloven", "lang": "da", "kind": "act"}
+    filtered = client.get("/api/search", params=params).json()
     assert filtered and all(h["doc_id"] == "udbudsloven" and h["language"] == "da" for h in filtered)
     assert len(client.get("/api/search", params={"q": "personal data"}).json()) == 10
 
 
 def test_search_concurrently(client: httpx.Client) -> None:
-    queries = ["high-risk AI system", "databehandler", "innovationspartnerskab", "medical device software", "health data"] * 2
+    queries = ["high-risk AI system", "databehandler", "innovationspartnerskab", "medical device", "health data"] * 2
     with ThreadPoolExecutor(max_workers=5) as pool:
         statuses = list(pool.map(lambda q: client.get("/api/search", params={"q": q, "k": 5}).status_code, queries))
     assert statuses == [200] * len(queries)
@@ -276,7 +293,8 @@ def test_unknown_passage_is_404(client: httpx.Client) -> None:
 def test_other_errors_have_the_same_shape(client: httpx.Client) -> None:
     _error(client.get("/api/nothing-here"), 404, "not_found")
     _error(client.delete("/api/documents"), 405, "method_not_allowed")
-    error = _error(client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"}), 422, "invalid_request")
+    bad_json = client.post("/api/ask", content=b"{not json", headers={"content-type": "application/json"})
+    error = _error(bad_json, 422, "invalid_request")
     assert "JSON" in error["message"]
     error = _error(client.post("/api/ask", json={"scenario": "behov"}), 422, "invalid_request")
     assert error["field"] == "question" and "question is required" in error["message"]
@@ -284,6 +302,25 @@ def test_other_errors_have_the_same_shape(client: httpx.Client) -> None:
     assert error["field"] == "top_k"
     error = _error(client.post("/api/ask", json={"question": "x", "as_of": "last year"}), 422, "invalid_request")
     assert error["field"] == "as_of"
+
+
+def test_unexpected_errors_are_a_plain_500(tmp_path: Path) -> None:
+    """In process: whatever goes wrong inside is logged, and the client gets the error shape without internals."""
+    from fastapi.testclient import TestClient
+
+    from kb.settings import Settings
+    from service.app import create_app
+    from service.deps import get_built_kb
+
+    def broken() -> KnowledgeBase:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app = create_app(Settings(data_dir=tmp_path))
+    app.dependency_overrides[get_built_kb] = broken
+    with TestClient(app, raise_server_exceptions=False) as c:
+        response = c.get("/api/documents")
+    _error(response, 500, "internal_error")
+    assert "secret" not in response.text and "RuntimeError" not in response.text
 
 
 # --- ask: bad input ---------------------------------------------------------------
@@ -294,9 +331,10 @@ def test_ask_bad_input(client: httpx.Client) -> None:
     assert error["field"] == "question" and "empty" in error["message"]
     error = _error(client.post("/api/ask", json={"question": "x" * 2001}), 422, "invalid_question")
     assert error["field"] == "question" and "2000" in error["message"]
-    error = _error(client.post("/api/ask", json={"question": "Hvad er en ordregiver?", "scenario": "pilot"}), 422, "invalid_scenario")
+    question = "Hvad er en ordregiver?"
+    error = _error(client.post("/api/ask", json={"question": question, "scenario": "pilot"}), 422, "invalid_scenario")
     assert error["field"] == "scenario" and error["valid"] == list(SCENARIO_IDS) and "'pilot'" in error["message"]
-    error = _error(client.post("/api/ask", json={"question": "Hvad er en ordregiver?", "language": "de"}), 422, "invalid_language")
+    error = _error(client.post("/api/ask", json={"question": question, "language": "de"}), 422, "invalid_language")
     assert error["field"] == "language" and error["valid"] == ["da", "en"]
 
 
@@ -325,11 +363,16 @@ CITATION_KEYS = {"n", "ref", "passage_id", "doc_id", "title", "locator", "langua
 
 
 def test_ask_shape(client: httpx.Client) -> None:
-    answer = _ask(client, question="Hvilke forpligtelser har idriftsættere af højrisiko-AI-systemer?", scenario="loesning")
+    question = "Hvilke forpligtelser har idriftsættere af højrisiko-AI-systemer?"
+    answer = _ask(client, question=question, scenario="loesning")
     assert set(answer) >= ANSWER_KEYS | {"see_also"}
     assert "question" not in answer and "sentences" not in answer
     assert answer["language"] == "da" and answer["abstained"] is False
-    assert answer["scenario"] == {"id": "loesning", "label": "LØSNING", "confidence": 1.0, "inferred": False, "reason": answer["scenario"]["reason"]}
+    scenario = answer["scenario"]
+    assert {k: scenario[k] for k in ("id", "label", "confidence", "inferred")} == {
+        "id": "loesning", "label": "LØSNING", "confidence": 1.0, "inferred": False
+    }
+    assert set(scenario) == {"id", "label", "confidence", "inferred", "reason"} and scenario["reason"]
     assert answer["citations"] and all(set(c) >= CITATION_KEYS for c in answer["citations"])
     assert [c["n"] for c in answer["citations"]] == list(range(1, len(answer["citations"]) + 1))
     assert "[1]" in answer["answer"]
@@ -393,7 +436,8 @@ def test_answers_cite_gold_passages_and_decline_the_rest(client: httpx.Client) -
         declined += answer["abstained"] is True
     rate = hits / len(answerable) if answerable else 1.0
     print(
-        f"\n[service answers] {source}: answerable {hits}/{len(answerable)} = {rate:.0%} cite a gold passage with a key fact; "
+        f"\n[service answers] {source}: answerable {hits}/{len(answerable)} = {rate:.0%} "
+        "cite a gold passage with a key fact; "
         f"unanswerable declined {declined}/{len(unanswerable)}; misses: {misses}"
     )
     assert rate >= 0.75, misses

@@ -15,11 +15,12 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/healthz",
     response_model=Health,
+    response_model_exclude_none=True,
     summary="Liveness and readiness",
     responses={503: {"model": Health, "description": "Running, but the knowledge base is not built: run `kb ingest`"}},
 )
 def healthz(kb: KB) -> Health | JSONResponse:
     if not kb.is_built():
         body = Health(status="not_built", passages=0, message=str(NotBuiltError(str(kb.settings.data_dir))))
-        return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=503)
     return Health(status="ok", passages=kb.catalog["passages"])
