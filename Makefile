@@ -11,7 +11,7 @@ $(BIN)/kb: pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch lies on this disk; a bare `torch` would pull CUDA
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e '.[st,test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[st,test,llm]'
 	touch $(BIN)/kb
 
 install: $(BIN)/kb

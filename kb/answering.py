@@ -90,17 +90,21 @@ def _overlap(question_tokens: set[str], sentence: str, language: str, idf: Calla
     return sum(idf(t) for t in question_tokens & words) / total if total else 0.0
 
 
+MIN_OVERLAP = 0.2  # below this share of the question's weighted words, only the best passage may speak
+
+
 def _scored_sentences(
     question: str, evidence: list[Evidence], idf: Callable[[str], float]
-) -> list[tuple[float, Evidence, int, str]]:
-    """Every sentence of the evidence with its score: overlap with the question, the passage's rank, its position."""
+) -> list[tuple[float, Evidence, int, str, float]]:
+    """Every sentence of the evidence with its score (overlap with the question, the passage's rank, its position)
+    and its overlap alone."""
     q_tokens = set(tokenize_query(question))
     scored = []
     for ev in evidence:
         for position, sentence in enumerate(split_sentences(ev.passage.text)):
-            score = _overlap(q_tokens, sentence, ev.passage.language, idf)
-            score += 0.35 / (1 + ev.rank) + (0.08 if position == 0 else 0.0) + (0.25 if ev.named else 0.0)
-            scored.append((score, ev, position, sentence))
+            overlap = _overlap(q_tokens, sentence, ev.passage.language, idf)
+            score = overlap + 0.35 / (1 + ev.rank) + (0.08 if position == 0 else 0.0) + (0.25 if ev.named else 0.0)
+            scored.append((score, ev, position, sentence, overlap))
     scored.sort(key=lambda item: (-item[0], item[1].rank, item[2]))
     return scored
 
@@ -130,9 +134,11 @@ def compose(
     scored = _scored_sentences(question, evidence, idf)
     used: set[str] = set()
     per_passage: dict[str, int] = {}
-    for _, ev, position, sentence in scored:
+    for _, ev, position, sentence, overlap in scored:
         if len([s for s in result.sentences if s.section == "answer"]) >= max_answer_sentences:
             break
+        if result.sentences and overlap < MIN_OVERLAP and not (ev.named and ev.rank == 0):
+            continue  # a weak sentence from a weaker passage adds noise, not an answer
         if ev.in_profile and not ev.named and ev.rank > 2:
             continue  # kept for the scenario part
         if sentence in used or per_passage.get(ev.passage.passage_id, 0) >= 2:
@@ -142,9 +148,11 @@ def compose(
         result.sentences.append(AnswerSentence(text=sentence, citations=[cite(ev)], section="answer"))
 
     scenario_sentences = 0
-    for _, ev, position, sentence in scored:
+    for _, ev, position, sentence, overlap in scored:
         if scenario_sentences >= max_scenario_sentences:
             break
+        if overlap < MIN_OVERLAP:
+            continue
         if not ev.in_profile or sentence in used or ev.passage.passage_id in per_passage:
             continue
         used.add(sentence)

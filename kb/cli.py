@@ -193,6 +193,24 @@ def stats(as_json: JsonOpt = False) -> None:
     Console().print(table)
 
 
+@app.command(name="eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Option("--dataset", help="A JSON Lines dataset in the DESIGN format.")],
+    systems: Annotated[
+        Optional[str], typer.Option("--systems", help="Comma-separated: ours, hybrid-no-scenario, bm25, dense, naive-llamaindex.")
+    ] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Folder for the Markdown/HTML report with plots.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval and grounding on a dataset, for our system and the baselines beside it."""
+    from eval.cli_command import run_eval
+
+    selected = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    code = run_eval(dataset, selected, as_json, report)
+    if code:
+        raise typer.Exit(code)
+
+
 def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:
     """The ingest pipeline, for callers that may not import ingest/ themselves (eval's benchmarks)."""
     from ingest.pipeline import ingest as run_ingest

@@ -425,7 +425,7 @@ class KnowledgeBase:
     ) -> Answer:
         """A cited answer tied to a scenario, or a plain refusal with the nearest passages."""
         from kb.abstention import load_model
-        from kb.answering import Evidence, compose, declined_text
+        from kb.answering import Composition, Evidence, compose, declined_text
         from kb.language import detect_language
         from kb.scenarios import profile_refs
 
@@ -450,7 +450,14 @@ class KnowledgeBase:
             Evidence(h.passage, h.score, rank, named=h.named, in_profile=any(covers(r, h.passage.ref) for r in profile))
             for rank, h in enumerate(hits)
         ]
-        composition = compose(question, language, evidence, info.label, profile, self.idf)
+
+        def extractive() -> Composition:
+            return compose(question, language, evidence, info.label, profile, self.idf)
+
+        if self.generator is not None:
+            composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
+        else:
+            composition, generator_name = extractive(), "extractive"
         return Answer(
             question=question,
             answer=composition.text,
@@ -459,6 +466,7 @@ class KnowledgeBase:
             citations=composition.citations,
             abstained=False,
             sentences=composition.sentences,
+            generator=generator_name,
         )
 
     def gather_evidence(
@@ -495,6 +503,13 @@ class KnowledgeBase:
             inferred=True,
             reason=guess.reason,
         )
+
+    @cached_property
+    def generator(self) -> Any:
+        """The optional LLM answerer (KB_LLM_URL), or None: extractive only."""
+        from kb.generator import GeneratedAnswerer
+
+        return GeneratedAnswerer.from_settings()
 
     @cached_property
     def router(self) -> Any:

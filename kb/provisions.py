@@ -45,7 +45,10 @@ def named_provisions(question: str) -> list[NamedProvision]:
     for ref in extract_citations(question, _ANY_DOC):
         doc_id, _, locator = ref.partition(":")
         out.append(NamedProvision(locator, acts if doc_id == _ANY_DOC else (doc_id,)))
-    for match in _RULE.finditer(question):
+    rules = [int(m["num"]) for m in _RULE.finditer(question)]
+    if rules:
+        # "Annex VIII rule 11" names the rule, not the whole annex
+        out = [p for p in out if p.locator != "annex-viii"]
         rule_acts = tuple(a for a in (acts or ("mdr",)) if a in ("mdr", "ivdr")) or ("mdr",)
-        out.append(NamedProvision("annex-viii", rule_acts, rule=int(match["num"])))
+        out.extend(NamedProvision("annex-viii", rule_acts, rule=n) for n in rules)
     return out

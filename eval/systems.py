@@ -1,0 +1,179 @@
+"""The systems the evaluation compares on the same questions: ours and the baselines a team would otherwise build.
+
+- ours: `kb.ask` with the question's scenario when the dataset gives one (the
+  inferred scenario otherwise). Retrieval metrics score the reference ranking of
+  `kb.retrieve` (the evidence `ask` composes from: hybrid search, named provisions
+  first, the scenario's provisions boosted); answer metrics score the `ask` answer;
+  scenario accuracy asks the router WITHOUT the scenario (`kb.scenario_for(q, None)`,
+  what `ask` does when the user chooses none); latency is the `ask` call.
+- hybrid-no-scenario: `kb.retrieve` with an empty scenario profile (no steering).
+- bm25: `kb.search(mode="keyword")`, BM25 alone (no named-provision shortcut).
+- dense: `kb.search(mode="dense")`, the embedding alone (no named-provision shortcut).
+- naive-llamaindex: eval.naive (SentenceSplitter chunks, VectorStoreIndex on
+  Chroma, the same embedding model); its answer is the first sentence of each of
+  the top 3 chunks, cited to them.
+
+Retrieval-only baselines get retrieval metrics and latency (of the retrieval call).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eval.dataset import EvalQuestion
+from eval.metrics import CitedSentence, QuestionResult, citation_scores, faithfulness
+from eval.naive import NaiveIndex, first_sentence
+from kb.knowledge_base import KnowledgeBase
+from kb.scenarios import profile_refs
+
+SYSTEMS = ("ours", "hybrid-no-scenario", "bm25", "dense", "naive-llamaindex")
+RANK_DEPTH = 10  # distinct references scored (recall@10, MRR@10, nDCG@10)
+
+
+def _base(q: EvalQuestion) -> QuestionResult:
+    return QuestionResult(
+        id=q.id,
+        question=q.question,
+        language=q.language,
+        scenario=q.scenario,
+        answerable=q.answerable,
+        gold_refs=list(q.gold_refs),
+        key_facts=list(q.key_facts),
+    )
+
+
+def _template_line(text: str) -> bool:
+    """Lines the answerer writes from a template (the scenario's provision list), not claims from a passage."""
+    from kb.answering import TEXTS
+
+    for texts in TEXTS.values():
+        prefix = texts["provisions"].split("{label}")[0]
+        if prefix and text.startswith(prefix):
+            return True
+    return False
+
+
+class System:
+    """One system under evaluation: `run(question)` gives its QuestionResult."""
+
+    name = ""
+    answers = False
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+
+    def prepare(self, log: Callable[[str], None] | None = None) -> None:
+        """Anything to build before the first question (the naive index)."""
+
+    def run(self, q: EvalQuestion) -> QuestionResult:
+        result = _base(q)
+        try:
+            self._run(q, result)
+        except Exception as exc:  # one question failing must not end the run: it is reported
+            result.error = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
+        raise NotImplementedError
+
+
+class Ours(System):
+    name = "ours"
+    answers = True
+
+    def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
+        kb = self.kb
+        routed = kb.scenario_for(q.question, None, q.language)
+        result.predicted_scenario = routed.id
+        scenario = q.scenario or routed.id
+        hits = kb.retrieve(q.question, q.language, profile_refs(scenario), k=RANK_DEPTH)
+        result.retrieved_refs = [h.passage.ref for h in hits]
+        started = time.perf_counter()
+        answer = kb.ask(q.question, scenario=q.scenario, language=q.language)
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.answer_text = answer.answer
+        result.abstained = answer.abstained
+        result.cited_refs = [c.ref for c in answer.citations]
+        if not answer.abstained:
+            by_n = {c.n: c.text for c in answer.citations}
+            sentences = [CitedSentence(s.text, [by_n[n] for n in s.citations if n in by_n]) for s in answer.sentences]
+            result.citation_precision, result.citation_recall = citation_scores(sentences)
+            result.faithfulness = faithfulness(answer.answer, by_n, skip=_template_line)
+
+
+class HybridNoScenario(System):
+    name = "hybrid-no-scenario"
+
+    def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
+        started = time.perf_counter()
+        hits = self.kb.retrieve(q.question, q.language, [], k=RANK_DEPTH)
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.retrieved_refs = [h.passage.ref for h in hits]
+
+
+class SearchMode(System):
+    mode = ""
+
+    def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
+        started = time.perf_counter()
+        # passages, not references: ask deep enough that RANK_DEPTH distinct references remain
+        hits = self.kb.search(q.question, k=4 * RANK_DEPTH, mode=self.mode, named=False)
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.retrieved_refs = [h.passage.ref for h in hits]
+
+
+class BM25(SearchMode):
+    name = "bm25"
+    mode = "keyword"
+
+
+class Dense(SearchMode):
+    name = "dense"
+    mode = "dense"
+
+
+class NaiveLlamaIndex(System):
+    name = "naive-llamaindex"
+    answers = True
+    answer_chunks = 3
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        super().__init__(kb)
+        self.naive = NaiveIndex(kb)
+
+    def prepare(self, log: Callable[[str], None] | None = None) -> None:
+        self.naive.index(progress=log)
+
+    def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
+        started = time.perf_counter()
+        hits = self.naive.retrieve(q.question, k=RANK_DEPTH)
+        lines, sentences, by_n = [], [], {}
+        for n, hit in enumerate(hits[: self.answer_chunks], 1):
+            sentence = first_sentence(hit.text)
+            by_n[n] = hit.text
+            sentences.append(CitedSentence(sentence, [hit.text]))
+            lines.append(f"{sentence} [{n}]")
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        result.retrieved_refs = [ref for hit in hits for ref in hit.refs]
+        result.answer_text = "\n".join(lines)
+        result.cited_refs = [hit.ref for hit in hits[: self.answer_chunks]]
+        result.citation_precision, result.citation_recall = citation_scores(sentences)
+        result.faithfulness = faithfulness(result.answer_text, by_n)
+
+
+_CLASSES: dict[str, type[System]] = {
+    cls.name: cls for cls in (Ours, HybridNoScenario, BM25, Dense, NaiveLlamaIndex)
+}
+
+
+def make_system(name: str, kb: KnowledgeBase) -> System:
+    """A system by name; ValueError lists the known names."""
+    if name not in _CLASSES:
+        raise ValueError(f"unknown system {name!r}; expected one of {', '.join(SYSTEMS)}")
+    return _CLASSES[name](kb)
+
+
+def describe() -> dict[str, Any]:
+    return {name: (_CLASSES[name].__doc__ or "").strip() for name in SYSTEMS}
