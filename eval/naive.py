@@ -6,7 +6,9 @@ version) in document order, each unit's heading written once where it starts, as
 the source file would read; llama-index's `SentenceSplitter` with its defaults
 (1024 tokens, 200 overlap) cuts them into chunks; a `VectorStoreIndex` over a
 Chroma collection (telemetry off) embeds them with the same embedding model as
-our knowledge base (`kb.embedding`); a question retrieves the top-k chunks by
+our knowledge base (`kb.embedding`; a chunk's text is cut to the model's
+512-token window, about EMBED_WORDS words, as a HuggingFace pipeline would
+truncate it, which also keeps the one-off build affordable); a question retrieves the top-k chunks by
 cosine similarity. Nothing else: no keyword search, no legal structure, no
 scenario, no refusal.
 
@@ -34,6 +36,7 @@ from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
 
 COLLECTION = "naive-chunks"
+EMBED_WORDS = 380  # ~512 tokens: the model's window; what a HuggingFace pipeline would truncate to
 _FIRST_SENTENCE = re.compile(r"(?<=[.!?;:])\s+")
 
 
@@ -100,7 +103,10 @@ class NaiveIndex:
         from llama_index.core.node_parser import SentenceSplitter
 
         splitter = SentenceSplitter()
-        return f"{self.kb.store_fingerprint()}:{self.kb.embedder.model_name}:{splitter.chunk_size}:{splitter.chunk_overlap}"
+        return (
+            f"{self.kb.store_fingerprint()}:{self.kb.embedder.model_name}:{splitter.chunk_size}:{splitter.chunk_overlap}"
+            f":{EMBED_WORDS}"
+        )
 
     def _collection(self, client: Any) -> Any:
         return client.get_or_create_collection(COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None)
@@ -128,6 +134,11 @@ class NaiveIndex:
         context = StorageContext.from_defaults(vector_store=store)
         if progress is not None:
             progress(f"naive baseline: embedding {len(nodes)} chunks (once; cached in {self.folder})")
+        for start in range(0, len(nodes), 16):
+            batch = nodes[start : start + 16]
+            texts = [" ".join(n.get_content().split()[:EMBED_WORDS]) for n in batch]
+            for node, vector in zip(batch, self.kb.embedder.get_text_embedding_batch(texts), strict=True):
+                node.embedding = list(vector)
         self._index = VectorStoreIndex(nodes, storage_context=context, embed_model=self.kb.embedder, show_progress=False)
         stamp_file.write_text(json.dumps({"stamp": stamp, "chunks": len(nodes)}))
         return self._index

@@ -21,7 +21,7 @@ from kb.errors import KBError
 from kb.keywords import tokenize, tokenize_query
 
 MODEL_FILE = Path(__file__).parent / "data" / "abstention.json"
-FEATURES = ("dense_top", "dense_gap", "coverage_top", "coverage_best3", "keyword_hit")
+FEATURES = ("dense_top", "keyword_top", "coverage_top", "coverage_best3")
 
 
 @dataclass
@@ -29,10 +29,9 @@ class EvidenceSignals:
     """What the decision to answer or decline looks at."""
 
     dense_top: float  # best cosine similarity of the question to a passage
-    dense_gap: float  # best minus fifth-best similarity: a clear winner or a flat field
+    keyword_top: float  # best BM25 score: how strongly the question's own words occur somewhere
     coverage_top: float  # IDF-weighted share of the question's words in the best passage
     coverage_best3: float  # the same over the best three passages together
-    keyword_hit: float  # 1 when BM25 found the best fused passage too
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
@@ -42,10 +41,10 @@ def signals(
     question: str,
     texts: list[tuple[str, str]],
     dense_scores: list[float],
-    keyword_hit: bool,
+    keyword_scores: list[float],
     idf: Callable[[str], float],
 ) -> EvidenceSignals:
-    """Signals from the question, the best passages (text, language) and the dense similarities."""
+    """Signals from the question, the best passages (text, language), the dense similarities and BM25 scores."""
     q_tokens = set(tokenize_query(question))
     total = sum(idf(t) for t in q_tokens) or 1.0
 
@@ -55,15 +54,11 @@ def signals(
             words |= set(tokenize(text, language))
         return sum(idf(t) for t in q_tokens & words) / total
 
-    dense = sorted(dense_scores, reverse=True)
-    top = dense[0] if dense else 0.0
-    fifth = dense[min(4, len(dense) - 1)] if dense else 0.0
     return EvidenceSignals(
-        dense_top=top,
-        dense_gap=top - fifth,
+        dense_top=max(dense_scores, default=0.0),
+        keyword_top=max(keyword_scores, default=0.0),
         coverage_top=coverage(texts[:1]),
         coverage_best3=coverage(texts[:3]),
-        keyword_hit=1.0 if keyword_hit else 0.0,
     )
 
 

@@ -132,6 +132,12 @@ def compose(
         return numbers[ev.passage.passage_id]
 
     scored = _scored_sentences(question, evidence, idf)
+    # the direct answer opens with the best sentence of the best passage: retrieval ranks passages better
+    # than word overlap ranks sentences
+    best = next((item for item in scored if item[1].rank == 0), None)
+    if best is not None:
+        scored.remove(best)
+        scored.insert(0, best)
     used: set[str] = set()
     per_passage: dict[str, int] = {}
     for _, ev, position, sentence, overlap in scored:

@@ -31,6 +31,7 @@ class SearchHit(BaseModel):
     dense_rank: int | None = None
     keyword_rank: int | None = None
     dense_score: float | None = None
+    keyword_score: float | None = None
     named: bool = False
 
     def summary(self) -> dict[str, Any]:
@@ -210,10 +211,13 @@ class KnowledgeBase:
         dense = self.store.query(self.embed_query(query), n, where) if mode != "keyword" else []
         keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
         fused = reciprocal_rank_fusion(
-            {"dense": [p.passage_id for p, _ in dense], "keyword": [pid for pid, _ in keyword]}, k=self.settings.rrf_k
+            {"dense": [p.passage_id for p, _ in dense], "keyword": [pid for pid, _ in keyword]},
+            k=self.settings.rrf_k,
+            weights={"dense": self.settings.dense_weight},
         )[: max(k, 20)]
         known = {p.passage_id: p for p, _ in dense}
         similarity = {p.passage_id: s for p, s in dense}
+        bm25 = dict(keyword)
         missing = [f.passage_id for f in fused if f.passage_id not in known]
         known.update({p.passage_id: p for p in self.store.get(missing)})
         hits = [
@@ -223,6 +227,7 @@ class KnowledgeBase:
                 dense_rank=f.ranks["dense"],
                 keyword_rank=f.ranks["keyword"],
                 dense_score=similarity.get(f.passage_id),
+                keyword_score=bm25.get(f.passage_id),
             )
             for f in fused
             if f.passage_id in known
@@ -357,10 +362,16 @@ class KnowledgeBase:
         hits = self.search(question, k=40, doc=doc, kind=kind, in_force_only=as_of is None)
         if as_of is not None:
             hits = [h for h in hits if self._valid_on(h.passage, as_of)]
-        boost = self.settings.scenario_boost
+        from kb.provisions import acts_named
+
+        acts = set(acts_named(question))
         for hit in hits:
-            if not hit.named and any(covers(ref, hit.passage.ref) for ref in profile):
-                hit.score += boost
+            if hit.named:
+                continue
+            if any(covers(ref, hit.passage.ref) for ref in profile):
+                hit.score += self.settings.scenario_boost
+            if hit.passage.doc_id in acts:  # "Does NIS2 require ...": the act the question names
+                hit.score += self.settings.act_boost
         hits.sort(key=lambda h: -h.score)
         hits = self._in_language(hits, language)
         hits = hits[:k]
@@ -476,12 +487,11 @@ class KnowledgeBase:
         from kb.abstention import signals
 
         hits = self.retrieve(question, language, profile, k=top_k, as_of=as_of)
-        dense = [h.dense_score for h in hits if h.dense_score is not None]
         evidence_signals = signals(
             question,
             [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
-            dense,
-            keyword_hit=bool(hits and hits[0].keyword_rank is not None),
+            dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
+            keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
             idf=self.idf,
         )
         return hits, evidence_signals

@@ -36,8 +36,13 @@ class Settings(BaseSettings):
     max_passage_chars: int = Field(default=1800, ge=200, description="A unit longer than this splits at paragraph boundaries.")
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    dense_weight: float = Field(default=1.0, ge=0.0, description="Weight of the dense list in the fusion (BM25 has 1).")
     scenario_boost: float = Field(
-        default=0.008, ge=0.0, description="Added to the fused score of a passage the scenario's profile covers (a boost, not a filter)."
+        default=0.0005, ge=0.0, description="Added to the fused score of a passage the scenario's profile covers (a boost, not a filter)."
+    )
+
+    act_boost: float = Field(
+        default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
     )
 
     @field_validator("manifest", "chroma_url", "embedding_model", mode="before")
