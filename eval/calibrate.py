@@ -68,8 +68,17 @@ def signals_for(kb: KnowledgeBase, questions: list) -> tuple[np.ndarray, np.ndar
     return np.array(rows), np.array(labels), np.array(named)
 
 
-def calibrate(kb: KnowledgeBase, dataset: Path) -> AbstentionModel:
+def held_by(kb: KnowledgeBase, question) -> bool:  # type: ignore[no-untyped-def]
+    """True when the knowledge base holds every gold reference of an answerable question (always for the rest)."""
+    return all(kb.passages_for_ref(ref) for ref in question.gold_refs)
+
+
+def calibrate(kb: KnowledgeBase, dataset: Path, only_held: bool = False) -> AbstentionModel:
+    """Fit the abstention model on `dataset` against `kb`; `only_held` drops answerable questions whose gold
+    passages this knowledge base does not hold (a partial knowledge base, such as the test subset)."""
     questions = load_dataset(dataset)
+    if only_held:
+        questions = [q for q in questions if held_by(kb, q)]
     x_raw, y, named = signals_for(kb, questions)
     mean, scale = x_raw.mean(axis=0), np.maximum(x_raw.std(axis=0), 1e-3)
     x = (x_raw - mean) / scale
@@ -117,15 +126,19 @@ def calibrate(kb: KnowledgeBase, dataset: Path) -> AbstentionModel:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "calibration.jsonl")
-    parser.add_argument("--out", type=Path, default=MODEL_FILE)
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"Where to write the model (default: the knowledge base's data dir; {MODEL_FILE} is the shipped one)."
+    )
+    parser.add_argument("--only-held", action="store_true", help="Skip answerable questions whose gold passages the KB lacks.")
     args = parser.parse_args()
     kb = KnowledgeBase(get_settings())
-    model = calibrate(kb, args.dataset)
-    model.save(args.out)
+    model = calibrate(kb, args.dataset, only_held=args.only_held)
+    out = args.out or kb.settings.data_dir / "abstention.json"
+    model.save(out)
     print(f"features: {', '.join(FEATURES)}")
     for key, value in model.calibration.items():
         print(f"{key:28s} {value}")
-    print(f"written: {args.out}")
+    print(f"written: {out}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ def grouped_bars_svg(groups: dict[str, dict[str, float | None]], title: str, met
                     f'<rect x="{left}" y="{y}" width="{pw * value:.1f}" height="{bar - 2}" '
                     f'fill="{COLORS[i % len(COLORS)]}"><title>{_esc(name)}: {value:.3f}</title></rect>'
                 )
+                body.append(f'<text x="{left + pw * value + 3:.1f}" y="{y + bar - 3}" font-size="9">{value:.2f}</text>')
             y += bar
         y += gap
     body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{h - 35}" stroke="black"/>')

@@ -90,7 +90,7 @@ def _overlap(question_tokens: set[str], sentence: str, language: str, idf: Calla
     return sum(idf(t) for t in question_tokens & words) / total if total else 0.0
 
 
-MIN_OVERLAP = 0.2  # below this share of the question's weighted words, only the best passage may speak
+MIN_OVERLAP = 0.12  # below this share of the question's weighted words, only the best passage may speak
 
 
 def _scored_sentences(
@@ -147,7 +147,7 @@ def compose(
             continue  # a weak sentence from a weaker passage adds noise, not an answer
         if ev.in_profile and not ev.named and ev.rank > 2:
             continue  # kept for the scenario part
-        if sentence in used or per_passage.get(ev.passage.passage_id, 0) >= 2:
+        if sentence in used or per_passage.get(ev.passage.passage_id, 0) >= 1:
             continue
         used.add(sentence)
         per_passage[ev.passage.passage_id] = per_passage.get(ev.passage.passage_id, 0) + 1

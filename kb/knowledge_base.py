@@ -8,6 +8,7 @@ import os
 import re
 from datetime import date
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -446,7 +447,7 @@ class KnowledgeBase:
         profile = profile_refs(info.id)
         hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
         named = any(h.named for h in hits)
-        if not hits or (not named and load_model().should_decline(evidence_signals)):
+        if not hits or (not named and load_model(self.abstention_model_path).should_decline(evidence_signals)):
             see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
             return Answer(
                 question=question,
@@ -513,6 +514,14 @@ class KnowledgeBase:
             inferred=True,
             reason=guess.reason,
         )
+
+    @property
+    def abstention_model_path(self) -> Path:
+        """The abstention model calibrated for this knowledge base (data dir), else the one shipped for the full corpus."""
+        from kb.abstention import MODEL_FILE
+
+        own = self.settings.data_dir / "abstention.json"
+        return own if own.exists() else MODEL_FILE
 
     @cached_property
     def generator(self) -> Any:

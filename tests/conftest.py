@@ -85,4 +85,8 @@ def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_
     report = ingest(kb, corpus_dir, subset_manifest)
     assert not report.failed, [t.error for t in report.failed]
     kb.first_report = report  # type: ignore[attr-defined]
+    # the abstention model is calibrated for the knowledge base it serves: here, the subset
+    from eval.calibrate import calibrate
+
+    calibrate(kb, REPO / "eval" / "datasets" / "calibration.jsonl", only_held=True).save(settings.data_dir / "abstention.json")
     return kb

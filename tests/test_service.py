@@ -26,24 +26,10 @@ from tests.conftest import REPO, kb_env
 pytestmark = pytest.mark.slow
 
 ALLOWED_ORIGIN = "http://allowed.example"
-SMOKE = REPO / "eval" / "datasets" / "smoke.jsonl"
 
-# Used only while eval/datasets/smoke.jsonl does not exist yet.
-FALLBACK_QUESTIONS: list[dict[str, Any]] = [
-    {"id": "f-1", "question": "Hvilke forpligtelser har idriftsættere af højrisiko-AI-systemer?", "language": "da",
-     "scenario": "loesning", "gold_refs": ["ai-act:art-26"], "key_facts": ["idriftsætter"], "answerable": True},
-    {"id": "f-2", "question": "What are the obligations of deployers of high-risk AI systems?", "language": "en",
-     "scenario": None, "gold_refs": ["ai-act:art-26"], "key_facts": ["deployer"], "answerable": True},
-    {"id": "f-3", "question": "Hvornår kan en ordregiver anvende et innovationspartnerskab?", "language": "da",
-     "scenario": "behov", "gold_refs": ["udbudsloven:§-73"], "key_facts": ["innovationspartnerskab"],
-     "answerable": True},
-    {"id": "f-4", "question": "When is processing of health data allowed under the GDPR?", "language": "en",
-     "scenario": None, "gold_refs": ["gdpr:art-9"], "key_facts": ["health"], "answerable": True},
-    {"id": "f-5", "question": "Hvad koster en parkeringsbillet ved Rigshospitalet?", "language": "da",
-     "scenario": None, "gold_refs": [], "key_facts": [], "answerable": False},
-    {"id": "f-6", "question": "Who won the football World Cup in 1998?", "language": "en",
-     "scenario": None, "gold_refs": [], "key_facts": [], "answerable": False},
-]
+# 24 answerable questions (half Danish, the four scenarios, the main acts, all held by the test subset)
+# and 5 the corpus cannot answer; written for this test, apart from the evaluation datasets.
+ANSWER_QUESTIONS = REPO / "tests" / "data" / "answer_questions.jsonl"
 
 
 # --- servers ----------------------------------------------------------------------
@@ -411,9 +397,8 @@ def test_named_provision_is_cited_first(client: httpx.Client) -> None:
 
 
 def _questions() -> tuple[list[dict[str, Any]], str]:
-    if SMOKE.exists():
-        return [json.loads(line) for line in SMOKE.read_text(encoding="utf-8").splitlines() if line.strip()], str(SMOKE)
-    return FALLBACK_QUESTIONS, "the fallback questions in tests/test_service.py (smoke.jsonl not found)"
+    lines = ANSWER_QUESTIONS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()], str(ANSWER_QUESTIONS)
 
 
 def test_answers_cite_gold_passages_and_decline_the_rest(client: httpx.Client) -> None:
