@@ -75,6 +75,7 @@ class KeywordIndex:
             name: np.array([getattr(r, name) for r in rows], dtype=object) for name in ("doc_id", "language", "kind")
         }
         self._in_force = np.array([r.in_force for r in rows], dtype=bool)
+        self.row_of = {r.passage_id: i for i, r in enumerate(rows)}
         self._idf: dict[str, float] | None = None
 
     def idf(self, token: str) -> float:
@@ -108,6 +109,19 @@ class KeywordIndex:
             if value is not None:
                 keep &= self._fields[name] == value
         return keep.astype(np.float32)
+
+    def passes(self, passage_id: str, doc_id: str | None, kind: str | None, language: str | None, in_force_only: bool) -> bool:
+        """Whether a passage passes the filters, from the fields kept here (no store round trip)."""
+        i = self.row_of.get(passage_id)
+        if i is None:
+            return False
+        row = self.rows[i]
+        return (
+            (not in_force_only or row.in_force)
+            and (doc_id is None or row.doc_id == doc_id)
+            and (kind is None or row.kind == kind)
+            and (language is None or row.language == language)
+        )
 
     def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
         """Best `k` passage ids for `query` with their BM25 scores (only scores above zero)."""

@@ -200,27 +200,18 @@ class KnowledgeBase:
             raise NotBuiltError(str(self.settings.data_dir))
         self.check_filters(doc, kind, language)
         n = max(self.settings.candidates, k)
-        conditions: list[dict[str, Any]] = []
-        for name, value in (("doc_id", doc), ("kind", kind), ("language", language)):
-            if value is not None:
-                conditions.append({name: value})
-        if in_force_only:
-            conditions.append({"in_force": True})
-        where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
         if mode not in ("hybrid", "dense", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
-        dense = self.store.query(self.embed_query(query), n, where) if mode != "keyword" else []
+        dense = self._dense(query, n, doc, kind, language, in_force_only) if mode != "keyword" else []
         keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
         fused = reciprocal_rank_fusion(
-            {"dense": [p.passage_id for p, _ in dense], "keyword": [pid for pid, _ in keyword]},
+            {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]},
             k=self.settings.rrf_k,
             weights={"dense": self.settings.dense_weight},
         )[: max(k, 20)]
-        known = {p.passage_id: p for p, _ in dense}
-        similarity = {p.passage_id: s for p, s in dense}
+        similarity = dict(dense)
         bm25 = dict(keyword)
-        missing = [f.passage_id for f in fused if f.passage_id not in known]
-        known.update({p.passage_id: p for p in self.store.get(missing)})
+        known = {p.passage_id: p for p in self.store.get([f.passage_id for f in fused])}
         hits = [
             SearchHit(
                 passage=known[f.passage_id],
@@ -236,6 +227,27 @@ class KnowledgeBase:
         if named:
             hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
         return hits[:k]
+
+    def _dense(
+        self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+    ) -> list[tuple[str, float]]:
+        """Dense candidates (id, similarity). Filters are applied from the keyword index's fields after an
+        over-fetch, since a filtered Chroma query costs several times an unfiltered one; a narrow filter
+        (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause."""
+        vector = self.embed_query(query)
+        if doc is None and kind is None and language is None:
+            found = self.store.query(vector, 2 * n)
+            kept = [(pid, s) for pid, s in found if self.keywords.passes(pid, None, None, None, in_force_only)]
+            if len(kept) >= n or len(found) < 2 * n:
+                return kept[:n]
+        conditions: list[dict[str, Any]] = []
+        for name, value in (("doc_id", doc), ("kind", kind), ("language", language)):
+            if value is not None:
+                conditions.append({name: value})
+        if in_force_only:
+            conditions.append({"in_force": True})
+        where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
+        return self.store.query(vector, n, where)
 
     def _named_first(
         self, query: str, hits: list[SearchHit], doc: str | None, kind: str | None, language: str | None, in_force_only: bool

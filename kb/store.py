@@ -156,12 +156,11 @@ class PassageStore:
 
     # --- dense search -------------------------------------------------------------
 
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[Passage, float]]:
-        """Nearest passages to `vector` (cosine similarity, best first)."""
-        result = self.collection.query(
-            query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["metadatas", "documents", "distances"]
-        )
-        out = []
-        for meta, text, distance in zip(result["metadatas"][0], result["documents"][0], result["distances"][0], strict=True):
-            out.append((Passage.from_metadata(meta, text or ""), 1.0 - float(distance)))
-        return out
+    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """Ids of the nearest passages to `vector` with their cosine similarity, best first.
+
+        Only ids and distances come back: fetching metadata and text for every candidate cost ten times the
+        search itself; the caller fetches the few passages it keeps with `get`.
+        """
+        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["distances"])
+        return [(pid, 1.0 - float(d)) for pid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
