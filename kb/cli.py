@@ -36,8 +36,10 @@ LangOpt = Annotated[Optional[str], typer.Option("--lang", help="Only passages in
 def _err(message: str, code: int = 1) -> None:
     """One red line on stderr and a non-zero exit: no tracebacks for the user."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    # escape: "documents[udbudsloven]" is a field path, not rich markup; soft_wrap: no line breaks inside it
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -227,7 +229,11 @@ def main() -> None:
             raise
         from rich.console import Console
 
-        Console(stderr=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc} (KB_DEBUG=1 shows the traceback)", highlight=False)
+        from rich.markup import escape
+
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))} (KB_DEBUG=1 shows the traceback)", highlight=False
+        )
         sys.exit(1)
 
 

@@ -225,8 +225,29 @@ class KnowledgeBase:
             if f.passage_id in known
         ]
         if named:
+            hits = self._definitions_first(query, hits)
             hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
         return hits[:k]
+
+    def _definitions_first(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+        """For "what is a deployer?", the definition of that term among the candidates comes first."""
+        from kb.keywords import tokenize, tokenize_query
+        from kb.provisions import asks_for_definition, defined_term
+
+        if not asks_for_definition(query):
+            return hits
+        words = set(tokenize_query(query))
+        matching = []
+        for hit in hits:
+            term = defined_term(hit.passage.text)
+            if term and set(tokenize(term, hit.passage.language)) <= words:
+                matching.append(hit)
+        if not matching:
+            return hits
+        top = hits[0].score
+        for i, hit in enumerate(matching):
+            hit.score = top + 0.5 / (i + 1)
+        return matching + [h for h in hits if h not in matching]
 
     def _dense(
         self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool

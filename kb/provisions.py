@@ -52,3 +52,22 @@ def named_provisions(question: str) -> list[NamedProvision]:
         rule_acts = tuple(a for a in (acts or ("mdr",)) if a in ("mdr", "ivdr")) or ("mdr",)
         out.extend(NamedProvision("annex-viii", rule_acts, rule=n) for n in rules)
     return out
+
+
+_ASKS_DEFINITION = re.compile(
+    r"^\s*(?:what\s+(?:is|are)\s+(?:an?\s+|the\s+)?|what\s+does\s+.+\s+mean|define\b|definition\s+of|"
+    r"hvad\s+(?:er|betyder)\s+(?:en\s+|et\s+)?|hvad\s+forstås\s+ved|hvordan\s+defineres|definitionen\s+af)",
+    re.IGNORECASE,
+)
+_DEFINED_TERM = re.compile(r"^\s*[‘'\"»«„“]([^’'\"»«”“]{2,90})[’'\"«»”“]\s*(?:means|:|betyder|forstås|shall mean)", re.IGNORECASE)
+
+
+def asks_for_definition(question: str) -> bool:
+    """'What is a deployer?', 'Hvad forstås ved sekundær anvendelse?': the question wants a definition."""
+    return _ASKS_DEFINITION.search(question) is not None
+
+
+def defined_term(text: str) -> str | None:
+    """The term a definition passage defines ("‘deployer’ means …", "»idriftsætter«: …"), else None."""
+    match = _DEFINED_TERM.match(text)
+    return match.group(1) if match else None
