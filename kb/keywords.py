@@ -67,10 +67,13 @@ class IndexedRow:
 class KeywordIndex:
     """BM25 over all passages, with per-row fields for filtering by weight mask."""
 
-    def __init__(self, bm25: object, rows: list[IndexedRow], stamp: str = "") -> None:
+    def __init__(
+        self, bm25: object, rows: list[IndexedRow], stamp: str = "", lexicon: dict[str, dict[str, list[str]]] | None = None
+    ) -> None:
         self.bm25 = bm25
         self.rows = rows
         self.stamp = stamp
+        self.lexicon = lexicon or {"da": {}, "en": {}}
         self._fields = {
             name: np.array([getattr(r, name) for r in rows], dtype=object) for name in ("doc_id", "language", "kind")
         }
@@ -90,7 +93,9 @@ class KeywordIndex:
         return self._idf.get(token, self._idf_max)
 
     @classmethod
-    def build(cls, rows: list[IndexedRow], texts: list[str], stamp: str = "") -> KeywordIndex:
+    def build(
+        cls, rows: list[IndexedRow], texts: list[str], stamp: str = "", lexicon: dict[str, dict[str, list[str]]] | None = None
+    ) -> KeywordIndex:
         """Index `texts` (one per row, in the row's language)."""
         import bm25s
 
@@ -98,7 +103,15 @@ class KeywordIndex:
         bm25 = bm25s.BM25()
         if corpus_tokens:
             bm25.index(corpus_tokens, show_progress=False)
-        return cls(bm25, rows, stamp)
+        return cls(bm25, rows, stamp, lexicon)
+
+    def translated_tokens(self, query: str, language: str) -> list[str]:
+        """The question's `language` stems translated into the other language with the learnt lexicon."""
+        seen: dict[str, None] = {}
+        for token in tokenize(query, language):
+            for translated in self.lexicon.get(language, {}).get(token, ())[:1]:
+                seen.setdefault(translated, None)
+        return list(seen)
 
     def mask(
         self, doc_id: str | None = None, kind: str | None = None, language: str | None = None, in_force_only: bool = True
@@ -123,12 +136,14 @@ class KeywordIndex:
             and (language is None or row.language == language)
         )
 
-    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """Best `k` passage ids for `query` with their BM25 scores (only scores above zero)."""
+    def search(
+        self, query: str, k: int, mask: np.ndarray | None = None, tokens: list[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Best `k` passage ids for `query` (or for the given stemmed `tokens`) with their BM25 scores (above zero)."""
         if not self.rows:
             return []
         vocab = self.bm25.vocab_dict  # type: ignore[attr-defined]
-        tokens = [t for t in tokenize_query(query) if t in vocab]
+        tokens = [t for t in (tokens if tokens is not None else tokenize_query(query)) if t in vocab]
         if not tokens:
             return []
         scores = self.bm25.get_scores(tokens)  # type: ignore[attr-defined]
@@ -149,7 +164,7 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
         (tmp / "rows.json").write_text(
-            json.dumps({"stamp": self.stamp, "rows": [r.__dict__ for r in self.rows]}, ensure_ascii=False)
+            json.dumps({"stamp": self.stamp, "rows": [r.__dict__ for r in self.rows], "lexicon": self.lexicon}, ensure_ascii=False)
         )
         old = folder.with_name(folder.name + ".old")
         if old.exists():
@@ -171,4 +186,4 @@ class KeywordIndex:
         data = json.loads(rows_file.read_text())
         rows = [IndexedRow(**r) for r in data["rows"]]
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if rows else bm25s.BM25()
-        return cls(bm25, rows, data.get("stamp", ""))
+        return cls(bm25, rows, data.get("stamp", ""), data.get("lexicon"))

@@ -107,8 +107,9 @@ class KnowledgeBase:
     # --- keeping the keyword index in step with the store ------------------------
 
     def store_fingerprint(self) -> str:
-        """A hash of every passage id and content hash: changes whenever the store's contents do."""
-        digest = hashlib.sha256()
+        """A hash of every passage id and content hash (and the keyword index's format): changes whenever the
+        store's contents do."""
+        digest = hashlib.sha256(KEYWORD_INDEX_FORMAT.encode())
         for pid, content_hash in sorted(self.store.hashes().items()):
             digest.update(f"{pid}\x00{content_hash}\n".encode())
         return digest.hexdigest()
@@ -139,7 +140,14 @@ class KnowledgeBase:
             catalog["passages"] += 1
         for doc in catalog["documents"].values():
             doc["versions"] = sorted(doc["versions"].values(), key=lambda v: v["valid_from"], reverse=True)
-        index = KeywordIndex.build(rows, texts, stamp=fingerprint)
+        from kb.lexicon import learn_lexicon
+
+        by_ref: dict[tuple[str, str, str], dict[str, str]] = {}
+        for row, text in zip(rows, texts, strict=True):
+            ref, _, rest = row.passage_id.partition("/")
+            by_ref.setdefault((ref, rest.split("/", 1)[-1], ""), {})[row.language] = text
+        pairs = [(v["da"], v["en"]) for v in by_ref.values() if "da" in v and "en" in v]
+        index = KeywordIndex.build(rows, texts, stamp=fingerprint, lexicon=learn_lexicon(pairs))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.settings.data_dir / "catalog.json.tmp"
         tmp.write_text(json.dumps(catalog, ensure_ascii=False, indent=1))
@@ -204,10 +212,13 @@ class KnowledgeBase:
             raise ValueError(f"unknown search mode {mode!r}")
         dense = self._dense(query, n, doc, kind, language, in_force_only) if mode != "keyword" else []
         keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
+        lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
+        if mode == "hybrid":
+            lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only)
         fused = reciprocal_rank_fusion(
-            {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]},
+            lists,
             k=self.settings.rrf_k,
-            weights={"dense": self.settings.dense_weight},
+            weights={"dense": self.settings.dense_weight, "translated": self.settings.translated_weight},
         )[: max(k, 20)]
         similarity = dict(dense)
         bm25 = dict(keyword)
@@ -248,6 +259,23 @@ class KnowledgeBase:
         for i, hit in enumerate(matching):
             hit.score = top + 0.5 / (i + 1)
         return matching + [h for h in hits if h not in matching]
+
+    def _translated_keywords(
+        self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+    ) -> list[str]:
+        """BM25 over the other language's passages with the question translated by the learnt lexicon:
+        a Danish question's way into English-only texts (MDR, EHDS), an English one's into the Danish acts."""
+        from kb.language import detect_language
+
+        source = detect_language(query)
+        target = "en" if source == "da" else "da"
+        if language not in (None, target):
+            return []
+        tokens = self.keywords.translated_tokens(query, source)
+        if not tokens:
+            return []
+        mask = self.keywords.mask(doc, kind, target, in_force_only)
+        return [pid for pid, _ in self.keywords.search(query, n, mask, tokens=tokens)]
 
     def _dense(
         self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
@@ -571,6 +599,7 @@ class KnowledgeBase:
 
 
 MAX_QUESTION_CHARS = 2000
+KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
 LANGUAGES = ("da", "en")
 
 

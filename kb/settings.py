@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
     dense_weight: float = Field(default=1.0, ge=0.0, description="Weight of the dense list in the fusion (BM25 has 1).")
+    translated_weight: float = Field(
+        default=0.5, ge=0.0, description="Weight of the cross-language BM25 list (question translated by the learnt lexicon)."
+    )
     scenario_boost: float = Field(
         default=0.0005, ge=0.0, description="Added to the fused score of a passage the scenario's profile covers (a boost, not a filter)."
     )
