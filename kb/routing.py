@@ -5,7 +5,11 @@ the system infers it from the question and says how sure it is and why.
 
 Method: multinomial logistic regression in numpy over two kinds of features,
 fitted at construction on the train split of kb/data/scenario_questions.jsonl
-plus the typical questions of kb/data/scenarios.yaml (a fraction of a second):
+plus the typical questions of kb/data/scenarios.yaml (a fraction of a second).
+The train split also holds the 103 calibration questions that carry a scenario
+(`"source": "eval/datasets/calibration.jsonl"`), written by someone else in
+another voice: with them, accuracy on the dev set rose from 0.48 to 0.58 while
+the held-out split stayed at 0.94. The dev set itself is never trained on.
 
 - cue features: a hand-written lexicon of Danish and English cue words and
   phrases per scenario ('prototype', 'OPI', 'innovationspartnerskab', 'CE-mærket',
