@@ -131,9 +131,9 @@ _ANNEX = re.compile(
 _MORE_ROMAN = re.compile(rf"(?:,|and|og|or|eller|to|til)\s*(?P<num>{_ROMAN})\b")
 # "§ 24, stk. 2", "§ 24, nr. 3", "§§ 61-66", "§ 5 a"
 _PARAGRAPH = re.compile(
-    rf"(?P<sign>§§?)\s*(?P<num>\d+)(?:\s?(?P<letter>[a-hj-z])\b)?"
-    rf"(?:,?\s*stk\.\s*(?P<stk>\d+))?"
-    rf"(?P<range>\s*(?:-|–|til)\s*\d+)?"
+    r"(?P<sign>§§?)\s*(?P<num>\d+)(?:\s?(?P<letter>[a-hj-z])\b)?"
+    r"(?:,?\s*stk\.\s*(?P<stk>\d+))?"
+    r"(?P<range>\s*(?:-|–|til)\s*\d+)?"
 )
 # "recital 47", "betragtning 47"
 _RECITAL = re.compile(r"\b(?:[Rr]ecitals?|[Bb]etragtning(?:erne)?)\s+\(?(?P<num>\d+)\)?")

@@ -10,7 +10,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kb.answer import Answer
+from kb.answer import Answer, Citation
 from kb.knowledge_base import MAX_QUESTION_CHARS
 
 
@@ -76,19 +76,10 @@ class ScenarioOut(_Out):
     reason: str
 
 
-class CitationOut(_Out):
-    n: int
-    ref: str = Field(description="Citation reference, e.g. ai-act:art-26.1")
-    passage_id: str
-    doc_id: str
-    title: str
-    heading: str
-    locator: str
-    language: str
-    version: str
-    text: str
-    score: float
-    url: str | None = None
+class CitationOut(Citation):
+    """A cited passage, as the core gives it (kb.answer.Citation): one definition for the CLI and the API."""
+
+    model_config = ConfigDict(extra="ignore", from_attributes=True)
 
 
 class AskResponse(_Out):
