@@ -11,12 +11,12 @@ kb/data/abstention.json. Nothing here is guessed.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kb.answering import sigmoid
 from kb.errors import KBError
 from kb.keywords import tokenize, tokenize_query
 
@@ -60,6 +60,10 @@ def signals(
         coverage_top=coverage(texts[:1]),
         coverage_best3=coverage(texts[:3]),
     )
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
 
 
 @dataclass

@@ -10,7 +10,6 @@ the provisions to look at); the sources.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,7 +204,3 @@ def declined_text(language: str, see_also: list[Citation]) -> str:
         lines.append(f"\n{texts['see_also']}:")
         lines.extend(f"- {c.ref} – {c.heading}" for c in see_also)
     return "\n".join(lines)
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))

@@ -7,7 +7,7 @@ import json
 import os
 import re
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +142,10 @@ class KnowledgeBase:
             doc["versions"] = sorted(doc["versions"].values(), key=lambda v: v["valid_from"], reverse=True)
         from kb.lexicon import learn_lexicon
 
-        by_ref: dict[tuple[str, str, str], dict[str, str]] = {}
+        by_ref: dict[tuple[str, str], dict[str, str]] = {}  # (ref, version and piece) -> language -> text
         for row, text in zip(rows, texts, strict=True):
             ref, _, rest = row.passage_id.partition("/")
-            by_ref.setdefault((ref, rest.split("/", 1)[-1], ""), {})[row.language] = text
+            by_ref.setdefault((ref, rest.split("/", 1)[-1]), {})[row.language] = text
         pairs = [(v["da"], v["en"]) for v in by_ref.values() if "da" in v and "en" in v]
         index = KeywordIndex.build(rows, texts, stamp=fingerprint, lexicon=learn_lexicon(pairs))
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +187,17 @@ class KnowledgeBase:
             raise InvalidFilterError("language", language, languages)
 
     def embed_query(self, query: str) -> np.ndarray:
-        return _cached_query_vector(self.embedder, query)
+        return self._query_vectors(query)
+
+    @cached_property
+    def _query_vectors(self) -> Any:
+        """Query vectors cached per knowledge base: the same question (or an eval rerun) embeds once."""
+
+        @lru_cache(maxsize=4096)
+        def embed(query: str) -> np.ndarray:
+            return np.asarray(self.embedder.get_query_embedding(query), dtype=np.float32)
+
+        return embed
 
     def search(
         self,
@@ -617,18 +627,3 @@ def check_language(language: str | None) -> str | None:
     if language is not None and language not in LANGUAGES:
         raise InvalidFilterError("language", language, list(LANGUAGES))
     return language
-
-
-_QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}
-
-
-def _cached_query_vector(embedder: Any, query: str) -> np.ndarray:
-    """Query vectors cached per process: the same question (or eval rerun) embeds once."""
-    key = (embedder.model_name, query)
-    vector = _QUERY_CACHE.get(key)
-    if vector is None:
-        if len(_QUERY_CACHE) > 4096:
-            _QUERY_CACHE.clear()
-        vector = np.asarray(embedder.get_query_embedding(query), dtype=np.float32)
-        _QUERY_CACHE[key] = vector
-    return vector
