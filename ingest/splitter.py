@@ -18,7 +18,7 @@ from ingest.units import Paragraph, Unit
 from kb.passage import Passage, make_passage_id
 from kb.references import extract_citations, is_reference
 
-SPLITTER_VERSION = "2"  # part of every text's fingerprint: a change here re-splits the corpus
+SPLITTER_VERSION = "3"  # part of every text's fingerprint: a change here re-splits the corpus
 _SENTENCE_END = re.compile(r"(?<=[.;:])\s+(?=[A-ZÆØÅ(‘\"0-9])")
 
 

@@ -42,7 +42,7 @@ def named_provisions(question: str) -> list[NamedProvision]:
     """The provisions a question names, in the order it names them."""
     acts = tuple(acts_named(question)) or None
     out: list[NamedProvision] = []
-    for ref in extract_citations(question, _ANY_DOC):
+    for ref in extract_citations(question, _ANY_DOC, own_provisions=True):
         doc_id, _, locator = ref.partition(":")
         out.append(NamedProvision(locator, acts if doc_id == _ANY_DOC else (doc_id,)))
     rules = [int(m["num"]) for m in _RULE.finditer(question)]

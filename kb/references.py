@@ -142,16 +142,40 @@ _OF_ACT = re.compile(
     r"^[^.;:]{0,40}?\b(?:of|in|to|i|til|af|jf\.)\s+(?:the\s+)?"
     r"(?:(?:Regulation|Directive|forordning|direktiv|Europa-Parlamentets og Rådets (?:forordning|direktiv))"
     r"\s*(?:\((?:EU|EF|EØF)\)|(?:nr\.)?)?\s*(?:No\s*|nr\.\s*)?(?P<num>\d{2,4}/\d+)"
-    r"|(?P<name>[A-Za-zæøåÆØÅé-]+(?:loven|lov|forordningen|bekendtgørelsen)))",
+    r"|(?P<name>[A-Za-zæøåÆØÅé-]+(?:loven|lov|forordningen|bekendtgørelsen)"
+    r"|GDPR|AI Act|MDR|IVDR|EHDS|NIS2|General Data Protection Regulation|Medical Device Regulation)\b)",
     re.IGNORECASE,
 )
 
 
-def _cited_act(tail: str, own_doc: str) -> str | None:
-    """The doc id of the act named right after a provision, own doc when none, None when unknown."""
+# "databeskyttelsesforordningens artikel 28", "udbudslovens § 24": the act named before, in the genitive
+_GENITIVE_ACT = re.compile(r"(?P<name>[A-Za-zæøåÆØÅé-]+(?:loven|lov|forordningen|bekendtgørelsen))s\s+$", re.IGNORECASE)
+# "forordningens artikel 32": the regulation named earlier in the same text
+_ANAPHOR = re.compile(r"\b(?:forordningens|lovens|direktivets)\s+$", re.IGNORECASE)
+_ANY_ACT_NAME = re.compile(
+    r"\b(?P<name>" + "|".join(sorted((re.escape(n) for n in ACT_NAMES), key=len, reverse=True)) + r")s?\b",
+    re.IGNORECASE,
+)
+# Docs whose own provisions are articles, annexes and §§: the acts. A contract or guidance
+# (or an organisation's own document) has sections, so an article it cites is always another act's.
+LAW_DOCS = frozenset(ACT_NUMBERS.values()) | frozenset(ACT_NAMES.values())
+
+
+def _cited_act(tail: str, own_doc: str, head: str, own_provisions: bool) -> str | None:
+    """The doc id of the act a provision belongs to, None when it is an act outside the corpus.
+
+    In order: an act named just before it in the genitive; an act named right after it;
+    "forordningens" and the like: the act named last before it; else the citing act itself,
+    when it has provisions of its own (a contract or guidance has none: None)."""
+    genitive = _GENITIVE_ACT.search(head[-80:])
+    if genitive is not None and genitive["name"].lower() in ACT_NAMES:
+        return ACT_NAMES[genitive["name"].lower()]
     match = _OF_ACT.match(tail)
     if match is None:
-        return own_doc
+        if _ANAPHOR.search(head[-40:]):
+            named = [ACT_NAMES[m["name"].lower()] for m in _ANY_ACT_NAME.finditer(head)]
+            return named[-1] if named else None
+        return own_doc if own_provisions else None
     if match["num"]:
         number = match["num"]
         if len(number.split("/")[0]) == 2:  # 95/46 style
@@ -160,17 +184,21 @@ def _cited_act(tail: str, own_doc: str) -> str | None:
     return ACT_NAMES.get(match["name"].lower())
 
 
-def extract_citations(text: str, doc_id: str, *, max_range: int = 20) -> list[str]:
+def extract_citations(text: str, doc_id: str, *, max_range: int = 20, own_provisions: bool | None = None) -> list[str]:
     """References that `text` cites, resolved to `"<doc>:<locator>"`, in order of appearance.
 
-    Provisions with no act named after them belong to `doc_id`; provisions of acts
-    outside the corpus are dropped. Points below a paragraph are cut to the
+    Provisions with no act named after or (in the genitive) before them belong to
+    `doc_id` when it has provisions of its own (`own_provisions`, by default when it
+    is one of the acts); in a contract or guidance they belong to the act named last
+    before them, or are dropped. Provisions of acts outside the corpus are dropped. Points below a paragraph are cut to the
     paragraph (`Article 5(1), point (a)` -> `art-5.1`), since passages stop there.
     """
+    if own_provisions is None:
+        own_provisions = doc_id in LAW_DOCS
     found: list[tuple[int, str]] = []
 
     def add(pos: int, end: int, locator: str) -> None:
-        target = _cited_act(text[end : end + 120], doc_id)
+        target = _cited_act(text[end : end + 120], doc_id, text[:pos], own_provisions)
         if target is not None:
             found.append((pos, f"{target}:{locator}"))
 

@@ -58,6 +58,17 @@ def test_prefix_rule() -> None:
         ("§§ 61-63", "udbudsloven", ["udbudsloven:§-61", "udbudsloven:§-62", "udbudsloven:§-63"]),
         ("efter § 5 a", "udbudsloven", ["udbudsloven:§-5a"]),
         ("Article 5 of Directive 2014/24/EU", "ai-act", []),
+        # the act named before the provision, in the Danish genitive, wins over one named further on
+        ("jf. databeskyttelsesforordningens art. 33, bistår", "erst-it-rammeaftale", ["gdpr:art-33"]),
+        ("udbudslovens § 24 og artikel 9 i databeskyttelsesforordningen", "sundhedsloven", ["udbudsloven:§-24", "gdpr:art-9"]),
+        ("efter databeskyttelsesforordningens artikel 9, stk. 1", "databeskyttelsesloven", ["gdpr:art-9.1"]),
+        # "forordningens artikel 32": the regulation named earlier in the text, or nothing
+        ("databeskyttelsesforordningen gælder. Efter forordningens artikel 32 skal", "erst-it-rammeaftale", ["gdpr:art-32"]),
+        ("Efter forordningens artikel 32 skal databehandleren", "erst-it-rammeaftale", []),
+        # a contract or guidance has no articles of its own: an unnamed or unknown act is dropped
+        ("within the meaning of Article 6 and listed", "mcc-ai-high-risk", []),
+        ("Think of the GDPR. Article 42 of the Public Procurement Directive requires", "hleg-ethics-guidelines", []),
+        ("Reference can be made to Article 22 of the GDPR where", "hleg-ethics-guidelines", ["gdpr:art-22"]),
         ("as explained in recital 47", "ai-act", ["ai-act:recital-47"]),
     ],
 )
