@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import kb_env
-from tests.servers import serve
+from tests.servers import free_port, serve
 
 pytestmark = pytest.mark.browser
 
@@ -58,12 +58,19 @@ def screenshot(request: pytest.FixtureRequest, page):  # type: ignore[no-untyped
 
 
 @pytest.fixture(scope="session")
-def live_server(small_kb, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """`kb serve` over the subset knowledge base; a second origin (`http://localhost:<port>`) is allowed by CORS."""
+def second_origin() -> str:
+    """The origin of a page that embeds the widget from elsewhere (`http://localhost:<port>`): its port is chosen
+    before the service starts, because CORS matches scheme, host and port exactly."""
+    return f"http://localhost:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def live_server(small_kb, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory, second_origin: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`kb serve` over the subset knowledge base; the second origin is allowed by CORS."""
     env = kb_env(
         small_kb.settings.data_dir,
         subset_manifest,
         corpus_dir,
-        KB_CORS_ORIGINS="http://127.0.0.1, http://localhost",
+        KB_CORS_ORIGINS=second_origin,
     )
     yield from serve(env, tmp_path_factory.mktemp("browser-server") / "server.log")

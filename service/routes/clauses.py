@@ -1,0 +1,163 @@
+"""GET /api/clauses/{ref}: one provision for the clause finder, with what it cites, what cites it and the most
+similar provisions in the other documents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from kb.errors import InvalidFilterError
+from kb.knowledge_base import MAX_QUESTION_CHARS, KnowledgeBase, check_language
+from kb.passage import Passage
+from kb.references import covers, parent_references, parse_reference
+from service.deps import BuiltKB
+from service.errors import error_response
+from service.schemas import ClauseHitOut, ClauseView, ErrorBody
+
+router = APIRouter(prefix="/api", tags=["clauses"])
+
+# The kinds that are law: a contract clause or a piece of guidance leads to these.
+LAW_KINDS = ("regulation", "directive", "act")
+MAX_LINKS = 60
+# The clause finder's kind filter: the three groups a procurement officer thinks in, and the kinds of each.
+KIND_GROUPS: dict[str, tuple[str, ...]] = {"law": LAW_KINDS, "contract": ("contract",), "guidance": ("guidance",)}
+CANDIDATES = 50
+
+
+def _links(kb: KnowledgeBase, refs: list[str], language: str) -> list[dict[str, Any]]:
+    """Each reference with the title and heading of its first passage (in `language` where it exists)."""
+    from kb.provisions import NamedProvision
+
+    out = []
+    for ref in refs[:MAX_LINKS]:
+        doc_id, _, locator = ref.partition(":")
+        found = kb.provision_passages(NamedProvision(locator, (doc_id,)), language, limit=1)
+        first = found[0] if found else None
+        out.append(
+            {
+                "ref": ref,
+                "doc_id": doc_id,
+                "title": first.title if first else None,
+                "heading": first.heading if first else None,
+                "known": first is not None,
+            }
+        )
+    return out
+
+
+def clause_view(kb: KnowledgeBase, ref: str, language: str, similar: int) -> dict[str, Any] | None:
+    """The clause view of `ref`, or None when the knowledge base holds no passage in force under it."""
+    passages = kb.passages_for_ref(ref)
+    if not passages:
+        return None
+    by_language: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_language.setdefault(passage.language, []).append(passage)
+    shown = language if language in by_language else min(by_language)
+    own = by_language[shown]
+    parallel = [p for lang, ps in sorted(by_language.items()) if lang != shown for p in ps]
+    cited = sorted({c for p in passages for c in p.cites if not covers(ref, c)})
+    kinds = list(LAW_KINDS) if own[0].kind not in LAW_KINDS else None
+    hits = kb.similar_in_other_documents(own, k=similar, kinds=kinds, language=shown)
+    parents = parent_references(ref)
+    return {
+        "ref": ref,
+        "doc_id": own[0].doc_id,
+        "title": own[0].title,
+        "kind": own[0].kind,
+        "heading": own[0].heading,
+        "language": shown,
+        "languages": sorted(by_language),
+        "parent": parents[1] if len(parents) > 1 else None,
+        "passages": own,
+        "parallel": parallel,
+        "cites": _links(kb, cited, shown),
+        "cited_by": _links(kb, kb.cited_by(ref), shown),
+        "similar": [{**hit.summary(), "kind": hit.passage.kind} for hit in hits],
+    }
+
+
+@router.get(
+    "/clauses/{ref:path}",
+    response_model=ClauseView,
+    summary="A provision with its language versions, its references both ways and similar provisions elsewhere",
+    description="`ref` is a citation reference such as `ai-act:art-26`, `udbudsloven:§-73` or "
+    "`erst-it-rammeaftale:section-16.1`; the view holds every passage in force at or below it.",
+    responses={
+        404: {"model": ErrorBody, "description": "The knowledge base holds no provision under this reference"},
+        422: {"model": ErrorBody, "description": "Not a reference, or an unknown language"},
+        503: {"model": ErrorBody, "description": "The knowledge base is not built: run `kb ingest`"},
+    },
+)
+async def get_clause(
+    ref: str,
+    kb: BuiltKB,
+    lang: Annotated[str, Query(description="Language to show the provision in: da or en")] = "da",
+    similar: Annotated[int, Query(ge=0, le=20, description="How many similar provisions from other documents")] = 5,
+) -> Any:
+    try:
+        parse_reference(ref)
+    except ValueError as exc:
+        return error_response(422, "invalid_ref", str(exc), field="ref")
+    try:
+        check_language(lang)
+    except InvalidFilterError as exc:  # the core's name for what this endpoint calls `lang`
+        raise InvalidFilterError("lang", exc.value, exc.valid) from exc
+    view = await run_in_threadpool(clause_view, kb, ref, lang, similar)
+    if view is None:
+        return error_response(404, "unknown_reference", f"no provision in force under {ref!r}", field="ref")
+    return view
+
+
+@router.get(
+    "/clauses",
+    response_model=list[ClauseHitOut],
+    summary="Find clauses: search filtered by document, kind (law, contract, guidance), language and scenario",
+    description="`scenario` keeps the provisions that typically matter in that scenario (its profile). "
+    "The search is the same hybrid search as `/api/search`, over its best 50 candidates.",
+    responses={
+        422: {"model": ErrorBody, "description": "Empty query, unknown doc, kind, lang or scenario"},
+        503: {"model": ErrorBody, "description": "The knowledge base is not built: run `kb ingest`"},
+    },
+)
+async def find_clauses(
+    kb: BuiltKB,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="Words or a reference to find")],
+    doc: Annotated[str | None, Query(description="Only this doc id, e.g. udbudsloven")] = None,
+    kind: Annotated[
+        str | None, Query(description="law, contract or guidance (or a precise kind: regulation, directive, act)")
+    ] = None,
+    lang: Annotated[str | None, Query(description="Only passages in this language: da, en")] = None,
+    scenario: Annotated[str | None, Query(description="Only provisions of this scenario's profile")] = None,
+    k: Annotated[int, Query(ge=1, le=CANDIDATES, description="How many clauses")] = 20,
+) -> Any:
+    from kb.scenarios import load_scenarios, profile_refs
+
+    if not q.strip():
+        return error_response(422, "invalid_q", "the query is empty", field="q")
+    kinds = sorted({d["kind"] for d in kb.catalog["documents"].values()})
+    if kind is not None and kind not in KIND_GROUPS and kind not in kinds:
+        return error_response(422, "invalid_kind", f"unknown kind {kind!r}", field="kind", valid=[*KIND_GROUPS, *kinds])
+    scenarios = list(load_scenarios())
+    if scenario is not None and scenario not in scenarios:
+        return error_response(
+            422, "invalid_scenario", f"unknown scenario {scenario!r}", field="scenario", valid=scenarios
+        )
+    wanted = KIND_GROUPS.get(kind or "", (kind,) if kind else None)
+    exact = kind if kind is not None and kind not in KIND_GROUPS else None
+    try:
+        hits = await run_in_threadpool(kb.search, q, k=CANDIDATES, doc=doc, kind=exact, language=lang)
+    except InvalidFilterError as exc:
+        if exc.field == "language":
+            raise InvalidFilterError("lang", exc.value, exc.valid) from exc
+        raise
+    profile = profile_refs(scenario) if scenario else None
+    kept = [
+        h
+        for h in hits
+        if (wanted is None or h.passage.kind in wanted)
+        and (profile is None or any(covers(ref, h.passage.ref) for ref in profile))
+    ]
+    return [{**h.summary(), "kind": h.passage.kind} for h in kept[:k]]

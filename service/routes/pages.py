@@ -1,0 +1,46 @@
+"""The web pages: the demo page with the chat widget, the widget's script, and the clause finder.
+
+The pages are static files under service/static/; every script and style they load comes from the service
+itself (no CDN, fonts or trackers), and they hold no inline script or style, so a strict Content-Security-Policy
+fits them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+router = APIRouter(include_in_schema=False)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def _page(name: str, media_type: str = "text/html; charset=utf-8") -> FileResponse:
+    # no-cache: the browser revalidates (ETag), so a new release shows at once
+    return FileResponse(STATIC_DIR / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/")
+def demo_page() -> FileResponse:
+    """A hospital-style page that embeds the chat widget as any page would, with links to the clause finder."""
+    return _page("index.html")
+
+
+@router.get("/widget.js")
+def widget_script() -> FileResponse:
+    """The embeddable chat widget: `<script src=".../widget.js" data-kb-url="..." data-lang="da">`."""
+    return _page("widget.js", "text/javascript; charset=utf-8")
+
+
+@router.get("/clauses")
+def clause_finder() -> FileResponse:
+    """The clause finder: search with filters."""
+    return _page("clauses.html")
+
+
+@router.get("/clauses/{ref:path}")
+def clause_page(ref: str) -> FileResponse:
+    """A clause at a stable address (`/clauses/ai-act:art-26`): the same page, which reads the reference from its URL."""
+    return _page("clauses.html")

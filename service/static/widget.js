@@ -1,0 +1,657 @@
+/*
+ * The chat widget. One script tag embeds it in any page:
+ *
+ *   <script src="https://kb.example.dk/widget.js" data-kb-url="https://kb.example.dk" data-lang="da"></script>
+ *
+ * Everything it loads (its stylesheet, the passage view) comes from data-kb-url; it lives in a Shadow DOM so the
+ * host page's styles and its own never mix. Questions, answers and passages are put in the page as text only.
+ * The conversation lasts for the browser session (sessionStorage).
+ */
+(function () {
+  "use strict";
+
+  if (window.__kbChatWidget) return; // embedded twice: one widget
+  window.__kbChatWidget = true;
+
+  var script =
+    document.currentScript || document.querySelector('script[src$="/widget.js"], script[src="widget.js"]');
+  var scriptOrigin = script && script.src ? new URL(script.src, window.location.href).origin : window.location.origin;
+  var KB_URL = ((script && script.getAttribute("data-kb-url")) || scriptOrigin).replace(/\/+$/, "");
+  var STORE_KEY = "kb-chat-widget:" + KB_URL;
+
+  var TEXT = {
+    da: {
+      open: "Spørg om udbud af klinisk AI",
+      title: "Spørg vidensbasen",
+      close: "Luk",
+      language: "Sprog",
+      scenarioLegend: "Hvor er I i forløbet?",
+      auto: "Find det for mig",
+      autoDescription: "Scenariet udledes af spørgsmålet.",
+      question: "Dit spørgsmål",
+      placeholder: "Fx: Hvilke pligter har en idriftsætter af et højrisiko-AI-system?",
+      send: "Send",
+      thinking: "Finder svar …",
+      you: "Dig",
+      kb: "Vidensbasen",
+      scenarioChosen: "Scenarie: {label} (valgt af dig)",
+      scenarioInferred: "Scenarie: {label} (udledt af spørgsmålet, sikkerhed {confidence} %)",
+      declined:
+        "Vidensbasen kan ikke besvare dette spørgsmål ud fra de kilder, den har. Her er de nærmeste passager:",
+      nearest: "Nærmeste passager",
+      copy: "Kopiér svar med kilder",
+      copied: "Kopieret",
+      sources: "Kilder",
+      citation: "Kilde {n}: {ref}",
+      back: "Tilbage til samtalen",
+      passage: "Kilde",
+      clear: "Ryd samtalen",
+      error: "Der opstod en fejl: {message}",
+      empty: "Skriv et spørgsmål først.",
+      intro: "Stil et spørgsmål om lov, vejledning og kontrakter for indkøb af AI til hospitaler. Svarene citerer kilderne.",
+    },
+    en: {
+      open: "Ask about procuring clinical AI",
+      title: "Ask the knowledge base",
+      close: "Close",
+      language: "Language",
+      scenarioLegend: "Where are you in the process?",
+      auto: "Find it for me",
+      autoDescription: "The scenario is inferred from the question.",
+      question: "Your question",
+      placeholder: "E.g.: What must a deployer of a high-risk AI system do?",
+      send: "Send",
+      thinking: "Finding an answer …",
+      you: "You",
+      kb: "Knowledge base",
+      scenarioChosen: "Scenario: {label} (chosen by you)",
+      scenarioInferred: "Scenario: {label} (inferred from the question, confidence {confidence} %)",
+      declined: "The knowledge base cannot answer this question from the sources it holds. The nearest passages:",
+      nearest: "Nearest passages",
+      copy: "Copy answer with sources",
+      copied: "Copied",
+      sources: "Sources",
+      citation: "Source {n}: {ref}",
+      back: "Back to the conversation",
+      passage: "Source",
+      clear: "Clear the conversation",
+      error: "Something went wrong: {message}",
+      empty: "Write a question first.",
+      intro: "Ask about law, guidance and contracts for buying AI for hospitals. The answers cite their sources.",
+    },
+  };
+
+  // --- state kept for the browser session -------------------------------------------------------------------
+  var state = loadState();
+
+  function loadState() {
+    var initial = { lang: (script && script.getAttribute("data-lang")) === "en" ? "en" : "da", scenario: "", turns: [] };
+    try {
+      var saved = JSON.parse(window.sessionStorage.getItem(STORE_KEY) || "null");
+      if (saved && Array.isArray(saved.turns)) return { lang: saved.lang === "en" ? "en" : "da", scenario: saved.scenario || "", turns: saved.turns };
+    } catch (e) {
+      /* storage blocked or corrupt: start afresh */
+    }
+    return initial;
+  }
+
+  function saveState() {
+    try {
+      window.sessionStorage.setItem(STORE_KEY, JSON.stringify(state));
+    } catch (e) {
+      /* storage full or blocked: the conversation just does not survive a reload */
+    }
+  }
+
+  function t(key, values) {
+    var text = (TEXT[state.lang] || TEXT.da)[key];
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
+
+  // --- DOM helpers: text only, never HTML --------------------------------------------------------------------
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function button(className, text, onClick) {
+    var node = el("button", className, text);
+    node.type = "button";
+    if (onClick) node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  // --- the shadow root and its parts -------------------------------------------------------------------------
+  var host = el("div");
+  host.id = "kb-chat-widget";
+  var root = host.attachShadow({ mode: "open" });
+  ["widget.css", "passage-view.css"].forEach(function (name) {
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = KB_URL + "/static/" + name;
+    root.appendChild(link);
+  });
+
+  var launcher = button("kbw-launcher", "", togglePanel);
+  launcher.setAttribute("aria-expanded", "false");
+  launcher.setAttribute("aria-controls", "kbw-panel");
+  var launcherIcon = el("span", "kbw-launcher-icon", "?");
+  launcherIcon.setAttribute("aria-hidden", "true");
+  var launcherLabel = el("span", "kbw-launcher-label");
+  launcher.appendChild(launcherIcon);
+  launcher.appendChild(launcherLabel);
+
+  var panel = el("section", "kbw-panel");
+  panel.id = "kbw-panel";
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-modal", "false");
+  panel.setAttribute("aria-labelledby", "kbw-title");
+  panel.hidden = true;
+
+  var header = el("header", "kbw-header");
+  var title = el("h2", "kbw-title");
+  title.id = "kbw-title";
+  var langGroup = el("div", "kbw-lang");
+  langGroup.setAttribute("role", "group");
+  var langButtons = {};
+  ["da", "en"].forEach(function (lang) {
+    var b = button("kbw-lang-button", lang.toUpperCase(), function () {
+      setLanguage(lang);
+    });
+    b.setAttribute("lang", lang);
+    b.setAttribute("data-lang", lang);
+    langButtons[lang] = b;
+    langGroup.appendChild(b);
+  });
+  var closeButton = button("kbw-close", "×", closePanel);
+  header.appendChild(title);
+  header.appendChild(langGroup);
+  header.appendChild(closeButton);
+
+  var body = el("div", "kbw-body");
+  var conversation = el("div", "kbw-conversation");
+  var intro = el("p", "kbw-intro");
+  var log = el("div", "kbw-log");
+  log.setAttribute("role", "log");
+  log.setAttribute("aria-live", "polite");
+  log.setAttribute("aria-relevant", "additions text");
+  conversation.appendChild(intro);
+  conversation.appendChild(log);
+
+  var form = el("form", "kbw-form");
+  form.noValidate = true;
+  var scenarioSet = el("fieldset", "kbw-scenarios");
+  var scenarioLegend = el("legend");
+  scenarioSet.appendChild(scenarioLegend);
+  var scenarioList = el("div", "kbw-scenario-list");
+  scenarioSet.appendChild(scenarioList);
+  var scenarios = []; // from /api/scenarios
+  var questionLabel = el("label", "kbw-question-label");
+  questionLabel.htmlFor = "kbw-question";
+  var question = el("textarea", "kbw-question");
+  question.id = "kbw-question";
+  question.name = "question";
+  question.rows = 2;
+  question.maxLength = 2000;
+  var formRow = el("div", "kbw-form-row");
+  var sendButton = el("button", "kbw-send");
+  sendButton.type = "submit";
+  var clearButton = button("kbw-clear", "", clearConversation);
+  var formMessage = el("p", "kbw-form-message");
+  formMessage.setAttribute("role", "status");
+  formRow.appendChild(question);
+  formRow.appendChild(sendButton);
+  form.appendChild(scenarioSet);
+  form.appendChild(questionLabel);
+  form.appendChild(formRow);
+  form.appendChild(formMessage);
+  form.appendChild(clearButton);
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitQuestion();
+  });
+  question.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      submitQuestion();
+    }
+  });
+
+  var side = el("aside", "kbw-side");
+  side.hidden = true;
+  side.setAttribute("role", "region");
+  side.setAttribute("aria-labelledby", "kbw-side-title");
+  var sideTitle = el("h3", "kbw-side-title");
+  sideTitle.id = "kbw-side-title";
+  var backButton = button("kbw-back", "", closeSide);
+  var sideHead = el("div", "kbw-side-head");
+  sideHead.appendChild(backButton);
+  sideHead.appendChild(sideTitle);
+  var sideContent = el("div", "kbw-passage");
+  side.appendChild(sideHead);
+  side.appendChild(sideContent);
+  var lastChip = null;
+
+  body.appendChild(conversation);
+  body.appendChild(form);
+  panel.appendChild(header);
+  panel.appendChild(body);
+  panel.appendChild(side);
+  root.appendChild(launcher);
+  root.appendChild(panel);
+
+  panel.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    if (!side.hidden) closeSide();
+    else closePanel();
+  });
+
+  // --- interface language ------------------------------------------------------------------------------------
+  function applyLanguage() {
+    host.setAttribute("lang", state.lang);
+    launcherLabel.textContent = t("open");
+    launcher.setAttribute("aria-label", t("open"));
+    title.textContent = t("title");
+    langGroup.setAttribute("aria-label", t("language"));
+    Object.keys(langButtons).forEach(function (lang) {
+      langButtons[lang].setAttribute("aria-pressed", String(lang === state.lang));
+    });
+    closeButton.setAttribute("aria-label", t("close"));
+    intro.textContent = t("intro");
+    scenarioLegend.textContent = t("scenarioLegend");
+    questionLabel.textContent = t("question");
+    question.placeholder = t("placeholder");
+    sendButton.textContent = t("send");
+    clearButton.textContent = t("clear");
+    backButton.textContent = "← " + t("back");
+    sideTitle.textContent = t("passage");
+    renderScenarios();
+    renderLog();
+  }
+
+  function setLanguage(lang) {
+    state.lang = lang;
+    saveState();
+    applyLanguage();
+  }
+
+  // --- scenario picker ---------------------------------------------------------------------------------------
+  function renderScenarios() {
+    clear(scenarioList);
+    var options = [{ id: "", label: t("auto"), description: t("autoDescription") }].concat(
+      scenarios.map(function (s) {
+        return { id: s.id, label: s.label[state.lang] || s.id, description: s.description[state.lang] || "" };
+      })
+    );
+    options.forEach(function (option) {
+      var id = "kbw-scenario-" + (option.id || "auto");
+      var wrapper = el("div", "kbw-scenario");
+      var input = el("input");
+      input.type = "radio";
+      input.name = "scenario";
+      input.id = id;
+      input.value = option.id;
+      input.checked = option.id === state.scenario;
+      input.addEventListener("change", function () {
+        state.scenario = option.id;
+        saveState();
+      });
+      var label = el("label");
+      label.htmlFor = id;
+      label.appendChild(el("span", "kbw-scenario-label", option.label));
+      label.appendChild(el("span", "kbw-scenario-description", option.description));
+      wrapper.appendChild(input);
+      wrapper.appendChild(label);
+      scenarioList.appendChild(wrapper);
+    });
+  }
+
+  function loadScenarios() {
+    return fetch(KB_URL + "/api/scenarios", { headers: { Accept: "application/json" } })
+      .then(function (r) {
+        return r.ok ? r.json() : [];
+      })
+      .then(function (list) {
+        scenarios = list;
+        renderScenarios();
+      })
+      .catch(function () {
+        /* the picker keeps "find it for me"; asking still works */
+      });
+  }
+
+  // --- the conversation --------------------------------------------------------------------------------------
+  function scenarioLine(scenario) {
+    if (!scenario) return "";
+    if (scenario.inferred) {
+      return t("scenarioInferred", { label: scenario.label, confidence: Math.round((scenario.confidence || 0) * 100) });
+    }
+    return t("scenarioChosen", { label: scenario.label });
+  }
+
+  /** The answer text with each [n] turned into a chip that opens its passage. */
+  function answerText(container, text, citations) {
+    clear(container);
+    var byNumber = {};
+    (citations || []).forEach(function (c) {
+      byNumber[c.n] = c;
+    });
+    var pattern = /\[(\d+)\]/g;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (match.index > last) container.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var citation = byNumber[Number(match[1])];
+      container.appendChild(citation ? chip(citation) : document.createTextNode(match[0]));
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) container.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function chip(citation) {
+    var node = button("kbw-chip", "[" + citation.n + "]", function () {
+      openPassage(citation.passage_id, node);
+    });
+    node.setAttribute("data-passage-id", citation.passage_id);
+    node.setAttribute("data-ref", citation.ref);
+    node.setAttribute("aria-label", t("citation", { n: citation.n, ref: citation.ref }));
+    node.title = citation.ref + (citation.heading ? " – " + citation.heading : "");
+    return node;
+  }
+
+  function passageList(passages, className) {
+    var list = el("ul", className);
+    passages.forEach(function (p) {
+      var item = el("li");
+      var open = button("kbw-nearest", "", function () {
+        openPassage(p.passage_id, open);
+      });
+      open.setAttribute("data-passage-id", p.passage_id);
+      open.appendChild(el("span", "kbw-nearest-ref", p.ref));
+      open.appendChild(el("span", "kbw-nearest-heading", p.heading || p.title || ""));
+      item.appendChild(open);
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  function copyText(turn) {
+    var lines = [turn.text.trim()];
+    var links = (turn.citations || []).filter(function (c) {
+      return c.url;
+    });
+    if (links.length) {
+      lines.push("");
+      links.forEach(function (c) {
+        lines.push("[" + c.n + "] " + c.ref + ": " + c.url);
+      });
+    }
+    return lines.join("\n");
+  }
+
+  function copyAnswer(turn, copyButton) {
+    var text = copyText(turn);
+    function done() {
+      copyButton.textContent = t("copied");
+      copyButton.setAttribute("data-copied", "true");
+      window.setTimeout(function () {
+        copyButton.textContent = t("copy");
+      }, 2000);
+    }
+    function fallback() {
+      // older browsers and non-secure pages: a hidden textarea and the copy command
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      try {
+        document.execCommand("copy");
+      } finally {
+        document.body.removeChild(area);
+      }
+      done();
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, fallback);
+    } else {
+      fallback();
+    }
+  }
+
+  function renderTurn(turn, index) {
+    var item = el("div", "kbw-turn");
+    item.setAttribute("data-turn", String(index));
+    var asked = el("div", "kbw-message kbw-question-message");
+    asked.appendChild(el("span", "kbw-speaker", t("you")));
+    asked.appendChild(el("p", "kbw-question-text", turn.question));
+    item.appendChild(asked);
+
+    var answer = el("div", "kbw-message kbw-answer");
+    answer.setAttribute("data-state", turn.state || "done");
+    answer.appendChild(el("span", "kbw-speaker", t("kb")));
+    if (turn.scenario) answer.appendChild(el("p", "kbw-scenario-line", scenarioLine(turn.scenario)));
+    if (turn.error) {
+      var problem = el("p", "kbw-error", t("error", { message: turn.error }));
+      problem.setAttribute("role", "alert");
+      answer.appendChild(problem);
+    } else if (turn.abstained) {
+      answer.setAttribute("data-declined", "true");
+      answer.appendChild(el("p", "kbw-declined", t("declined")));
+      answer.appendChild(passageList(turn.see_also || [], "kbw-nearest-list"));
+    } else {
+      var text = el("div", "kbw-answer-text");
+      answerText(text, turn.text || "", turn.citations);
+      answer.appendChild(text);
+      if (turn.state === "streaming") answer.appendChild(el("p", "kbw-thinking", t("thinking")));
+      if (turn.state !== "streaming" && turn.text) {
+        var copyButton = button("kbw-copy", t("copy"), function () {
+          copyAnswer(turn, copyButton);
+        });
+        answer.appendChild(copyButton);
+      }
+    }
+    item.appendChild(answer);
+    return item;
+  }
+
+  function renderLog() {
+    clear(log);
+    state.turns.forEach(function (turn, index) {
+      log.appendChild(renderTurn(turn, index));
+    });
+  }
+
+  function updateTurn(index) {
+    var old = log.querySelector('[data-turn="' + index + '"]');
+    var fresh = renderTurn(state.turns[index], index);
+    if (old) log.replaceChild(fresh, old);
+    else log.appendChild(fresh);
+    conversation.scrollTop = conversation.scrollHeight;
+  }
+
+  function clearConversation() {
+    state.turns = [];
+    saveState();
+    renderLog();
+    question.focus();
+  }
+
+  // --- asking: server-sent events over a POST ----------------------------------------------------------------
+  function parseEvents(buffer, onEvent) {
+    var blocks = buffer.split(/\r?\n\r?\n/);
+    var rest = blocks.pop();
+    blocks.forEach(function (block) {
+      var name = "message";
+      var data = [];
+      block.split(/\r?\n/).forEach(function (line) {
+        if (line.indexOf("event:") === 0) name = line.slice(6).trim();
+        else if (line.indexOf("data:") === 0) data.push(line.slice(5).replace(/^ /, ""));
+      });
+      if (data.length) onEvent(name, JSON.parse(data.join("\n")));
+    });
+    return rest;
+  }
+
+  function ask(turn, index) {
+    var payload = { question: turn.question };
+    if (turn.chosen) payload.scenario = turn.chosen;
+    return fetch(KB_URL + "/api/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify(payload),
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.json().then(
+          function (b) {
+            throw new Error(b && b.error ? b.error.message : response.statusText);
+          },
+          function () {
+            throw new Error(response.status + " " + response.statusText);
+          }
+        );
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "";
+      function onEvent(name, data) {
+        if (name === "scenario") turn.scenario = data;
+        else if (name === "citations") turn.citations = data;
+        else if (name === "answer") turn.text = (turn.text || "") + data.text;
+        else if (name === "done") {
+          turn.abstained = data.abstained;
+          turn.see_also = data.see_also;
+          turn.state = "done";
+        }
+        updateTurn(index);
+      }
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) {
+            buffer = parseEvents(buffer + decoder.decode() + "\n\n", onEvent);
+            return;
+          }
+          buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), onEvent);
+          return pump();
+        });
+      }
+      return pump();
+    });
+  }
+
+  var busy = false;
+
+  function submitQuestion() {
+    var text = question.value.trim();
+    if (!text) {
+      formMessage.textContent = t("empty");
+      question.focus();
+      return;
+    }
+    if (busy) return;
+    busy = true;
+    formMessage.textContent = "";
+    sendButton.disabled = true;
+    var turn = { question: text, chosen: state.scenario || null, text: "", citations: [], state: "streaming" };
+    state.turns.push(turn);
+    var index = state.turns.length - 1;
+    updateTurn(index);
+    question.value = "";
+    ask(turn, index)
+      .catch(function (error) {
+        turn.error = error.message || String(error);
+      })
+      .then(function () {
+        turn.state = "done";
+        updateTurn(index);
+        saveState();
+        busy = false;
+        sendButton.disabled = false;
+        question.focus();
+      });
+  }
+
+  // --- the passage side panel --------------------------------------------------------------------------------
+  var passageViewLoading = null;
+
+  function passageView() {
+    if (window.KBPassageView) return Promise.resolve(window.KBPassageView);
+    if (!passageViewLoading) {
+      passageViewLoading = new Promise(function (resolve, reject) {
+        var tag = document.createElement("script");
+        tag.src = KB_URL + "/static/passage-view.js";
+        tag.onload = function () {
+          resolve(window.KBPassageView);
+        };
+        tag.onerror = function () {
+          passageViewLoading = null;
+          reject(new Error("passage-view.js"));
+        };
+        document.head.appendChild(tag);
+      });
+    }
+    return passageViewLoading;
+  }
+
+  function openPassage(passageId, opener) {
+    lastChip = opener || null;
+    side.hidden = false;
+    panel.classList.add("kbw-side-open");
+    passageView().then(
+      function (view) {
+        return view.render(sideContent, passageId, { baseUrl: KB_URL, lang: state.lang });
+      },
+      function (error) {
+        clear(sideContent);
+        sideContent.appendChild(el("p", "kbw-error", t("error", { message: error.message })));
+      }
+    );
+    backButton.focus();
+  }
+
+  function closeSide() {
+    side.hidden = true;
+    panel.classList.remove("kbw-side-open");
+    if (lastChip && lastChip.isConnected) lastChip.focus();
+  }
+
+  // --- opening and closing -----------------------------------------------------------------------------------
+  function openPanel() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    host.setAttribute("data-open", "true");
+    question.focus();
+  }
+
+  function closePanel() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    host.removeAttribute("data-open");
+    launcher.focus();
+  }
+
+  function togglePanel() {
+    if (panel.hidden) openPanel();
+    else closePanel();
+  }
+
+  function start() {
+    document.body.appendChild(host);
+    applyLanguage();
+    loadScenarios();
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+})();

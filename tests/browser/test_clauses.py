@@ -1,0 +1,109 @@
+"""The clause finder in Debian's Chromium against the real service on loopback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+WAIT = 60_000
+
+
+def search(page, query: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator("#q").fill(query)
+    page.locator("#search-form button[type=submit]").click()
+    page.locator("#results[aria-busy=false]").wait_for(timeout=WAIT)
+
+
+def test_search_highlights_the_matching_words(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses")
+    page.locator("#filter-doc option").nth(2).wait_for(state="attached")  # documents loaded
+    search(page, "databehandler")
+    results = page.locator(".result")
+    assert results.count() >= 3
+    marks = [m.lower() for m in page.locator(".result mark").all_inner_texts()]
+    assert marks and all(m.startswith("databehandl") for m in marks)
+    first = results.first
+    assert re.match(r"^[a-z0-9-]+:", first.locator(".result-ref").inner_text())
+    assert first.locator(".result-heading-text").inner_text()
+    assert "q=databehandler" in page.url
+    screenshot()
+
+
+def test_filter_by_kind_and_scenario(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses?q=databehandler")
+    page.locator("#results[aria-busy=false]").wait_for(timeout=WAIT)
+    page.locator("#filter-scenario option").nth(4).wait_for(state="attached")
+    page.locator("#filter-kind").select_option("contract")
+    page.wait_for_url(re.compile(r"kind=contract"))
+    page.locator("#results[aria-busy=false]").wait_for(timeout=WAIT)
+    metas = page.locator(".result .result-meta").all_inner_texts()
+    assert metas and all("kontrakt" in m for m in metas)
+    assert all(ref.startswith("erst-it-rammeaftale:") for ref in page.locator(".result-ref").all_inner_texts())
+    screenshot("contract")
+    page.locator("#filter-kind").select_option("law")
+    page.locator("#filter-scenario").select_option("loesning")
+    page.wait_for_url(re.compile(r"scenario=loesning"))
+    page.locator("#results[aria-busy=false]").wait_for(timeout=WAIT)
+    refs = page.locator(".result-ref").all_inner_texts()
+    assert refs and all(r.startswith("gdpr:art-28") for r in refs)  # LØSNING's profile
+    screenshot("law-loesning")
+
+
+def test_deep_link_to_a_clause(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses/ai-act:art-26")
+    heading = page.locator("h1.clause-heading")
+    heading.wait_for(timeout=WAIT)
+    assert heading.inner_text().startswith("ai-act:art-26 Artikel 26")
+    assert page.locator('.clause-version[data-lang="da"] .clause-passage').count() >= 10
+    english = page.locator('.clause-version[data-lang="en"]')
+    assert english.get_attribute("lang") == "en"
+    assert "Deployers of high-risk AI systems" in english.inner_text()
+    assert page.locator('#clause-cites li[data-ref="ai-act:annex-iii"]').count() == 1
+    assert page.locator("#clause-similar li").count() >= 1
+    assert page.locator("a.clause-source").first.get_attribute("href").startswith("https://eur-lex.europa.eu/")
+    screenshot("art-26")
+    # a cited provision's link leads to its own stable address
+    page.locator('#clause-cites li[data-ref="ai-act:annex-iii"] a').click()
+    page.wait_for_url(re.compile(r"/clauses/ai-act:annex-iii$"))
+    page.locator("h1.clause-heading").wait_for(timeout=WAIT)
+    assert page.locator("h1.clause-heading").inner_text().startswith("ai-act:annex-iii")
+
+
+def test_cited_by_and_the_law_behind_a_contract(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses/gdpr:art-9")
+    page.locator("#clause-cited-by").wait_for(timeout=WAIT)
+    assert page.locator('#clause-cited-by li[data-ref="ai-act:art-3.37"]').count() == 1
+    page.goto(live_server + "/clauses/erst-it-rammeaftale:section-16")
+    page.locator("#clause-similar").wait_for(timeout=WAIT)
+    assert "bag" in page.locator("#clause-similar h2").inner_text()  # "the provisions of law behind it"
+    similar = page.locator("#clause-similar li").evaluate_all("items => items.map(i => i.dataset.ref)")
+    assert any(ref.startswith("gdpr:art-28") for ref in similar)
+    screenshot()
+
+
+def test_english_interface_and_section_sign_reference(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses/udbudsloven:§-5")
+    page.locator("h1.clause-heading").wait_for(timeout=WAIT)
+    assert page.locator("h1.clause-heading").inner_text().startswith("udbudsloven:§-5")
+    page.locator('.lang-switch button[data-lang="en"]').click()
+    page.locator("#clause-cites h2").wait_for(timeout=WAIT)
+    assert page.locator("#clause-cites h2").inner_text() == "Refers to"
+    assert page.locator("html").get_attribute("lang") == "en"
+    screenshot()
+
+
+def test_unknown_clause_and_markup_in_the_query(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/clauses/ai-act:art-999")
+    alert = page.locator("#clause [role=alert]")
+    alert.wait_for(timeout=WAIT)
+    assert "ai-act:art-999" in alert.inner_text()
+    payload = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+    page.goto(live_server + "/clauses")
+    search(page, payload)
+    assert payload in page.locator("#search-status").inner_text()
+    assert page.locator("main img, main script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    screenshot()
