@@ -1,0 +1,145 @@
+"""Uploaded documents beside the corpus: a killed upload ingest converges on rerun (no duplicates, no orphans),
+a corpus ingest never touches an upload, an upload never touches the corpus, and removal leaves nothing behind.
+
+Real `kb ingest --file` processes on a copy of the session knowledge base, SIGKILLed mid-embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import ingest
+from ingest.upload import UPLOAD_WRITE_BATCH, UploadLimits, Uploads, parse_upload
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+from tests.conftest import kb_env
+
+pytestmark = pytest.mark.slow
+
+DOC_ID = "testby-procurement-rules"
+SECTIONS = 3 * UPLOAD_WRITE_BATCH  # three write batches: the kill lands after the first is stored
+
+
+def guidance_markdown() -> str:
+    """An organisation's own guidance with distinct sections (none shares a vector with the corpus)."""
+    topics = ["markedsdialog", "databehandleraftale", "CE-mærkning", "risikovurdering", "klinisk afprøvning", "exit-plan"]
+    parts = ["# Region Testby: regler for indkøb af AI\n\nReglerne gælder alle hospitaler i Region Testby.\n"]
+    for i in range(1, SECTIONS + 1):
+        topic = topics[i % len(topics)]
+        parts.append(
+            f"## Regel {i}: {topic}\n\nFor indkøb nummer {i} i afdeling {i * 7 % 31} skal projektlederen dokumentere "
+            f"{topic} senest {i % 28 + 1} dage efter kontraktstart, og leverandøren bekræfter det skriftligt (sag {1000 + i}).\n"
+        )
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def work(small_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("upload-ingest")
+    shutil.copytree(small_kb.settings.data_dir, root / "data")
+    (root / "regler.md").write_text(guidance_markdown(), encoding="utf-8")
+    return {"data": root / "data", "file": root / "regler.md", "audit": root / "audit.jsonl"}
+
+
+def _kb(work: dict[str, Path], small_kb: KnowledgeBase) -> KnowledgeBase:
+    return KnowledgeBase(Settings(data_dir=work["data"], corpus_dir=small_kb.settings.corpus_dir, manifest=small_kb.settings.manifest))
+
+
+def _cmd(work: dict[str, Path], *extra: str) -> list[str]:
+    return [sys.executable, "-m", "kb.cli", "ingest", "--file", str(work["file"]), "--doc-id", DOC_ID,
+            "--title", "Region Testby: regler for indkøb af AI", "--kind", "guidance", "--lang", "da", *extra]
+
+
+def _env(work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path) -> dict[str, str]:
+    return kb_env(work["data"], subset_manifest, corpus_dir, KB_AUDIT_LOG=str(work["audit"]))
+
+
+def test_killed_upload_ingest_converges(
+    work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path
+) -> None:
+    """SIGKILL after the first batch is stored, run again: exactly the upload's passages, once each."""
+    corpus_before = small_kb.store.hashes()
+    env = _env(work, small_kb, subset_manifest, corpus_dir)
+    record_file = work["data"] / "uploads" / DOC_ID / "record.json"
+    proc = subprocess.Popen(_cmd(work), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 900
+    while True:  # two batches embedded means the first is in the store; the third is still to come
+        assert proc.poll() is None, f"the ingest ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
+        try:
+            record = json.loads(record_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            record = {}
+        if record.get("embedded", 0) >= 2 * UPLOAD_WRITE_BATCH:
+            break
+        assert time.monotonic() < deadline, "the ingest made no progress"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = json.loads(record_file.read_text())
+    assert killed["status"] == "ingesting", "the record shows the work was cut off"
+
+    rerun = subprocess.run(_cmd(work, "--json"), check=False, env=env, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    done = json.loads(rerun.stdout)
+    assert done["status"] == "ready" and done["passages"] == SECTIONS + 1
+    assert done["embedded"] <= SECTIONS + 1 - UPLOAD_WRITE_BATCH, "the rerun kept what the killed run had stored"
+
+    kb = _kb(work, small_kb)
+    uploads = Uploads(work["data"])
+    record = uploads.get(DOC_ID)
+    assert record is not None
+    expected = {
+        p.passage_id: p.record_hash(kb.embedder.model_name)
+        for p in parse_upload(uploads.source(record), record, kb.settings.max_passage_chars, UploadLimits())
+    }
+    stored = kb.store.hashes()
+    assert {pid: h for pid, h in stored.items() if pid.startswith(f"{DOC_ID}:")} == expected
+    assert {pid: h for pid, h in stored.items() if not pid.startswith(f"{DOC_ID}:")} == corpus_before, "the corpus is untouched"
+    assert kb.store.count() == len(corpus_before) + len(expected), "no duplicates, no orphans"
+    assert sorted(r.passage_id for r in kb.keywords.rows) == sorted(stored)
+    assert kb.search("projektlederen dokumentere markedsdialog", k=3)[0].passage.doc_id == DOC_ID
+    assert kb.stats()["documents"][DOC_ID]["origin"] == "upload"
+
+    again = subprocess.run(_cmd(work, "--json"), check=False, env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["updated_at"] == done["updated_at"], "a finished upload is not redone"
+    assert _kb(work, small_kb).store.hashes() == stored
+
+
+def test_corpus_ingest_never_touches_uploads(work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path) -> None:
+    kb = _kb(work, small_kb)
+    before = kb.store.hashes()
+    uploaded = {pid for pid in before if pid.startswith(f"{DOC_ID}:")}
+    assert uploaded, "runs after the upload test"
+    report = ingest(kb, corpus_dir, subset_manifest)  # the whole manifest: prunes what the manifest no longer lists
+    assert not report.failed and report.pruned == 0
+    assert kb.store.hashes() == before
+    narrow = ingest(kb, corpus_dir, subset_manifest, only={"gdpr"})
+    assert not narrow.failed and kb.store.hashes() == before
+
+
+def test_removal_leaves_no_orphans(work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path) -> None:
+    env = _env(work, small_kb, subset_manifest, corpus_dir)
+    removed = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "ingest", "--remove", DOC_ID, "--json"], check=False, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert removed.returncode == 0, removed.stderr[-2000:]
+    assert json.loads(removed.stdout)["passages_removed"] == SECTIONS + 1
+    kb = _kb(work, small_kb)
+    assert kb.store.hashes() == small_kb.store.hashes()
+    assert sorted(r.passage_id for r in kb.keywords.rows) == sorted(small_kb.store.hashes())
+    assert DOC_ID not in kb.stats()["documents"]
+    assert not (work["data"] / "uploads" / DOC_ID).exists()
+    refused = subprocess.run([sys.executable, "-m", "kb.cli", "ingest", "--remove", "gdpr"], check=False, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "corpus document" in refused.stderr
+    audit = [json.loads(line) for line in work["audit"].read_text().splitlines()]
+    assert [(e["action"], e["outcome"]) for e in audit if e["doc_id"] == DOC_ID][-1] == ("delete", "deleted")
+    assert all(e["who"].startswith("cli:") for e in audit)
