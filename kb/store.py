@@ -2,20 +2,32 @@
 
 We hand Chroma our own vectors, so its default embedding function (which
 would download a model) is never used; telemetry is off.
+
+In server mode (`KB_CHROMA_URL`) the store can go away and come back. Every
+call then either answers or raises `StoreUnavailableError` (a 503 at the
+service) within `KB_CHROMA_TIMEOUT` seconds. chromadb's `HttpClient` keeps an
+httpx connection pool that reconnects by itself once the server is back (the
+collection keeps its id on the same `--path`), so recovery needs no restart;
+a store that was down when the process started is opened on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from kb.errors import StoreUnavailableError
 from kb.passage import Passage
 
 COLLECTION = "passages"
 _PAGE = 5000
+_Call = TypeVar("_Call", bound=Callable[..., Any])
 
 
 def _chroma_settings() -> Any:
@@ -24,46 +36,136 @@ def _chroma_settings() -> Any:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
-def open_client(chroma_dir: Path, chroma_url: str | None) -> Any:
-    """An embedded `PersistentClient` in `chroma_dir`, or an `HttpClient` when a server URL is set."""
+@contextmanager
+def reaching(where: str) -> Iterator[None]:
+    """Turn the HTTP client's transport errors (refused, reset, timed out) into StoreUnavailableError."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as exc:
+        reason = "timed out" if isinstance(exc, httpx.TimeoutException) else (str(exc) or type(exc).__name__)
+        raise StoreUnavailableError(where, reason) from exc
+
+
+def open_client(chroma_dir: Path, chroma_url: str | None, timeout: float = 10.0) -> Any:
+    """An embedded `PersistentClient` in `chroma_dir`, or an `HttpClient` when a server URL is set.
+
+    The server is probed first with `timeout`: chromadb's client makes its own first requests with no
+    timeout at all, so a hung server would otherwise hang the caller. StoreUnavailableError when unreachable.
+    """
     import chromadb
 
     if chroma_url:
         from urllib.parse import urlparse
 
+        import httpx
+
         url = urlparse(chroma_url)
-        return chromadb.HttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 8000,
-            ssl=url.scheme == "https",
-            settings=_chroma_settings(),
-        )
+        base = f"{url.scheme or 'http'}://{url.hostname or '127.0.0.1'}:{url.port or 8000}"
+        with reaching(chroma_url):
+            httpx.get(f"{base}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+            client = chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or 8000,
+                ssl=url.scheme == "https",
+                settings=_chroma_settings(),
+            )
+        # chromadb builds its httpx session with timeout=None and offers no setting for it
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            session.timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0))
+        return client
     chroma_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(chroma_dir), settings=_chroma_settings())
 
 
-class PassageStore:
-    """Passages with their vectors; the one place that talks to Chroma."""
+def _reaching_store(method: _Call) -> _Call:
+    """Run a store method with the server's transport errors turned into StoreUnavailableError."""
 
-    def __init__(self, client: Any, collection: str = COLLECTION) -> None:
+    @functools.wraps(method)
+    def call(self: PassageStore, *args: Any, **kwargs: Any) -> Any:
+        with reaching(self.location):
+            return method(self, *args, **kwargs)
+
+    return call  # type: ignore[return-value]
+
+
+class PassageStore:
+    """Passages with their vectors; the one place that talks to Chroma.
+
+    `client` is a chromadb client, or a function that opens one: then the client and the collection are
+    opened on first use (and again on later calls while the server is down), not when the store is made.
+    """
+
+    def __init__(self, client: Any, collection: str = COLLECTION, location: str = "") -> None:
+        self._open: Callable[[], Any] = client if callable(client) else (lambda: client)
+        self.name = collection
+        self.location = location or "the Chroma store"
+        self._client: Any = None
+        self._collection: Any = None
+        self._vector_store: Any = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        self.client = client
-        self.collection = client.get_or_create_collection(
-            collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
-        self.vector_store = ChromaVectorStore(chroma_collection=self.collection)
+        with self._lock, reaching(self.location):
+            if self._collection is not None:
+                return
+            client = self._open()
+            collection = client.get_or_create_collection(self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            self._vector_store = ChromaVectorStore(chroma_collection=collection)
+            self._client, self._collection = client, collection
+
+    @property
+    def client(self) -> Any:
+        if self._collection is None:
+            self._connect()
+        return self._client
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            self._connect()
+        return self._collection
+
+    @property
+    def vector_store(self) -> Any:
+        if self._collection is None:
+            self._connect()
+        return self._vector_store
+
+    def reopen(self) -> None:
+        """Open a fresh client on next use: an embedded client keeps its vector index in memory and does not
+        see what another process (an ingest) wrote. Calls in flight finish on the old client, left unclosed."""
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        with self._lock:
+            # chromadb shares one client system per path; forgetting it makes the next client read the files anew
+            SharedSystemClient.clear_system_cache()
+            self._client, self._collection, self._vector_store = None, None, None
+
+    def close(self) -> None:
+        """Release the client (an embedded store's files and memory); the store reopens on next use."""
+        with self._lock:
+            client, self._client, self._collection, self._vector_store = self._client, None, None, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
 
     # --- what is there -----------------------------------------------------------
 
+    @_reaching_store
     def count(self) -> int:
         return self.collection.count()
 
     @property
+    @_reaching_store
     def embedding_model(self) -> str | None:
         """The embedding model the store was built with (None while empty)."""
         return (self.collection.metadata or {}).get("embedding_model")
 
+    @_reaching_store
     def set_embedding_model(self, model: str) -> None:
         metadata = dict(self.collection.metadata or {})
         if metadata.get("embedding_model") != model:
@@ -71,6 +173,7 @@ class PassageStore:
             metadata.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to modify it
             self.collection.modify(metadata=metadata)
 
+    @_reaching_store
     def hashes(self, where: dict[str, Any] | None = None) -> dict[str, str]:
         """Passage id -> record hash of every stored passage (matching `where`)."""
         out: dict[str, str] = {}
@@ -79,6 +182,7 @@ class PassageStore:
                 out[pid] = (meta or {}).get("record_hash", "")
         return out
 
+    @_reaching_store
     def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors by content hash, so identical text (another version, a rerun) is not embedded again."""
         found: dict[str, np.ndarray] = {}
@@ -95,6 +199,7 @@ class PassageStore:
             for meta, text in zip(batch["metadatas"], batch["documents"], strict=True):
                 yield Passage.from_metadata(meta, text or "")
 
+    @_reaching_store
     def get(self, passage_ids: list[str]) -> list[Passage]:
         """The passages with these ids, in the order asked (missing ones left out)."""
         if not passage_ids:
@@ -106,6 +211,7 @@ class PassageStore:
         }
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
+    @_reaching_store
     def find(self, where: dict[str, Any], limit: int | None = None) -> list[Passage]:
         """Passages whose metadata match `where` (Chroma's where syntax)."""
         result = self.collection.get(where=where, limit=limit, include=["metadatas", "documents"])
@@ -114,7 +220,8 @@ class PassageStore:
     def _pages(self, where: dict[str, Any] | None, include: list[str]) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            batch = self.collection.get(where=where, include=include, limit=_PAGE, offset=offset)
+            with reaching(self.location):
+                batch = self.collection.get(where=where, include=include, limit=_PAGE, offset=offset)
             if not batch["ids"]:
                 return
             yield batch
@@ -122,6 +229,7 @@ class PassageStore:
 
     # --- writing ------------------------------------------------------------------
 
+    @_reaching_store
     def add(self, passages: list[Passage], vectors: np.ndarray, model: str) -> None:
         """Store passages with their vectors as llama-index nodes; ids already present are replaced."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -150,12 +258,14 @@ class PassageStore:
             )
         self.vector_store.add(nodes)
 
+    @_reaching_store
     def delete(self, passage_ids: list[str]) -> None:
         for start in range(0, len(passage_ids), 5000):
             self.collection.delete(ids=passage_ids[start : start + 5000])
 
     # --- dense search -------------------------------------------------------------
 
+    @_reaching_store
     def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """Ids of the nearest passages to `vector` with their cosine similarity, best first.
 
@@ -163,4 +273,8 @@ class PassageStore:
         search itself; the caller fetches the few passages it keeps with `get`.
         """
         result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["distances"])
-        return [(pid, 1.0 - float(d)) for pid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        # Chroma computes float32 distances; the embedded client hands them over as such, the HTTP client as JSON
+        # decimals: rounding both to float32 makes the two modes give the very same scores. Equal vectors (the
+        # same text in two versions) tie: the passage id breaks the tie, as the fusion does, whatever HNSW's order.
+        found = [(pid, 1.0 - float(np.float32(d))) for pid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))
