@@ -1,11 +1,22 @@
-"""Benchmark: `ask` latency in process and over HTTP with 1 and 8 concurrent clients.
+"""Benchmark: `ask` latency and throughput in process and over HTTP, embedded Chroma and a Chroma server.
 
-    python -m eval.bench_ask [--dataset eval/datasets/dev.jsonl] [--requests 200] [--port 8765]
+    python -m eval.bench_ask [--clients 1,8,32] [--requests 200] [--modes embedded,server]
+                             [--workers 1] [--chroma-url URL] [--budget 900] [--repeat-questions]
 
-Runs against the knowledge base in KB_DATA_DIR (build it with `kb ingest`). The
-HTTP part starts `kb serve` on loopback, sends a fixed number of requests per
-client count (closed loop), and stops the server. Prints p50/p95/p99, answers
-per second and errors. Bounded: each phase stops after --requests requests.
+Runs against the knowledge base in KB_DATA_DIR (build it with `kb ingest`).
+For each mode it starts `kb serve` on loopback (embedded: Chroma in the
+service's process; server: a `chroma run` on a copy of the store in /tmp, or
+the server --chroma-url names, reached through KB_CHROMA_URL), then for each
+client count runs a closed loop: every client sends its next request when the
+last one is answered, --requests requests in all. Prints p50/p95/p99, answers
+per second, errors (non-200 or transport failures) and the RSS of the service
+and Chroma server processes; the last line is all of it as JSON.
+
+Questions are the dataset's, each request a different spelling (an inner space
+doubled) unless --repeat-questions: the per-worker query-vector cache then
+never answers and every request embeds its question, the worst case. Bounded:
+each phase stops after --requests requests or when the --budget seconds of the
+whole run are spent (the phase then reports the requests it finished).
 """
 
 from __future__ import annotations
@@ -13,23 +24,31 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from eval.dataset import load_dataset  # noqa: E402
-from kb.knowledge_base import KnowledgeBase  # noqa: E402
-from kb.settings import REPO_ROOT, get_settings  # noqa: E402
+from eval.dataset import load_dataset
+from kb.settings import REPO_ROOT, get_settings
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99 and mean in milliseconds of samples in seconds."""
+    if not samples:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0}
     ordered = sorted(samples)
 
     def pick(q: float) -> float:
@@ -43,86 +62,237 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def in_process(questions: list[str], requests: int) -> dict[str, float]:
-    kb = KnowledgeBase(get_settings())
-    kb.ask(questions[0])  # load models and indexes once, as a worker does
-    samples = []
-    started = time.perf_counter()
-    for i in range(requests):
-        t = time.perf_counter()
-        kb.ask(questions[i % len(questions)])
-        samples.append(time.perf_counter() - t)
-    wall = time.perf_counter() - started
-    return _percentiles(samples) | {"requests": requests, "answers_per_s": round(requests / wall, 1)}
-
-
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def over_http(questions: list[str], requests: int, clients: int, url: str) -> dict[str, float]:
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MB."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+    except psutil.Error:
+        return 0.0
+    return round(total / 2**20, 1)
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@dataclass
+class Server:
+    url: str
+    pid: int
+
+
+@contextmanager
+def chroma_server(path: Path, log: Path) -> Iterator[Server]:
+    """`chroma run` over the store in `path` on a free loopback port, stopped on exit."""
+    chroma = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    env = os.environ | {"ANONYMIZED_TELEMETRY": "False"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{url}/api/v2/heartbeat", proc, log)
+        yield Server(url, proc.pid)
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def kb_server(env: dict[str, str], workers: int, log: Path) -> Iterator[Server]:
+    """`kb serve` on a free loopback port with `env`, stopped on exit."""
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), "--workers", str(workers)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_up(f"{url}/healthz", proc, log)
+        yield Server(url, proc.pid)
+    finally:
+        _stop(proc)
+
+
+class Questions:
+    """The i-th request's question: the dataset's in turn, each a different spelling unless repeats are wanted."""
+
+    def __init__(self, questions: list[str], repeat: bool) -> None:
+        self.questions = questions
+        self.repeat = repeat
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            i = self._next
+            self._next += 1
+        question = self.questions[i % len(self.questions)]
+        spaces = [n for n, ch in enumerate(question) if ch == " "]
+        round_ = i // len(self.questions)
+        if self.repeat or round_ == 0 or not spaces:
+            return question
+        at = spaces[(round_ - 1) % len(spaces)]  # same words, another string: the cache misses, the meaning stays
+        return question[:at] + " " * (2 + (round_ - 1) // len(spaces)) + question[at + 1 :]
+
+
+def over_http(questions: Questions, requests: int, clients: int, url: str, deadline: float) -> dict[str, float]:
+    """A closed loop of `clients` clients sending `requests` asks in all; latency, throughput, errors."""
     import httpx
 
     samples: list[float] = []
     errors = 0
+    lock = threading.Lock()
 
-    def worker(offset: int) -> None:
+    def client_loop(offset: int) -> None:
         nonlocal errors
-        with httpx.Client(base_url=url, timeout=60) as client:
-            for i in range(offset, requests, clients):
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for _ in range(offset, requests, clients):
+                if time.monotonic() > deadline:
+                    return
+                question = questions.take()
                 t = time.perf_counter()
+                failed = False
                 try:
-                    response = client.post("/api/ask", json={"question": questions[i % len(questions)]})
-                    if response.status_code != 200:
-                        errors += 1
+                    failed = client.post("/api/ask", json={"question": question}).status_code != 200
                 except httpx.HTTPError:
-                    errors += 1
-                samples.append(time.perf_counter() - t)
+                    failed = True
+                elapsed = time.perf_counter() - t
+                with lock:
+                    samples.append(elapsed)
+                    errors += failed
 
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(worker, range(clients)))
+        list(pool.map(client_loop, range(clients)))
     wall = time.perf_counter() - started
-    return _percentiles(samples) | {"clients": clients, "requests": requests, "errors": errors, "answers_per_s": round(requests / wall, 1)}
+    return percentiles(samples) | {
+        "clients": clients,
+        "requests": len(samples),
+        "errors": errors,
+        "answers_per_s": round((len(samples) - errors) / wall, 1) if wall else 0.0,
+    }
 
 
-def main() -> None:
+def in_process(questions: Questions, requests: int, deadline: float) -> dict[str, float]:
+    """`ask` called directly, one at a time, after a warm-up: the floor under the HTTP figures."""
+    from kb.knowledge_base import KnowledgeBase
+
+    kb = KnowledgeBase(get_settings())
+    kb.ask("Hvad er en idriftsætter?")  # load models and indexes once, as a worker does
+    samples = []
+    started = time.perf_counter()
+    for _ in range(requests):
+        if time.monotonic() > deadline:
+            break
+        question = questions.take()
+        t = time.perf_counter()
+        kb.ask(question)
+        samples.append(time.perf_counter() - t)
+    wall = time.perf_counter() - started
+    return percentiles(samples) | {"requests": len(samples), "answers_per_s": round(len(samples) / wall, 1) if wall else 0.0}
+
+
+@contextmanager
+def service(mode: str, workers: int, chroma_url: str | None, scratch: Path) -> Iterator[dict[str, int]]:
+    """The service in `mode` (and the Chroma server it uses); yields the URL and the pids whose memory counts."""
+    settings = get_settings()
+    # capacity, not the per-address rate limit: every bench client comes from 127.0.0.1
+    env = dict(os.environ) | {"KB_DATA_DIR": str(settings.data_dir), "KB_RATE_LIMIT_PER_MINUTE": "0"}
+    env.pop("KB_CHROMA_URL", None)
+    if mode == "embedded":
+        with kb_server(env, workers, scratch / "serve-embedded.log") as kb:
+            yield {"url": kb.url, "service": kb.pid}  # type: ignore[dict-item]
+        return
+    if chroma_url:
+        with kb_server(env | {"KB_CHROMA_URL": chroma_url}, workers, scratch / "serve-server.log") as kb:
+            yield {"url": kb.url, "service": kb.pid}  # type: ignore[dict-item]
+        return
+    # a copy, so the Chroma server never writes into the knowledge base it measures
+    copy = scratch / "chroma"
+    shutil.copytree(settings.chroma_dir, copy)
+    with (
+        chroma_server(copy, scratch / "chroma.log") as chroma,
+        kb_server(env | {"KB_CHROMA_URL": chroma.url}, workers, scratch / "serve-server.log") as kb,
+    ):
+        yield {"url": kb.url, "service": kb.pid, "chroma": chroma.pid}  # type: ignore[dict-item]
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "dev.jsonl")
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=1, help="Service workers for the HTTP phase.")
-    args = parser.parse_args()
-    questions = [q.question for q in load_dataset(args.dataset)]
+    parser.add_argument("--requests", type=int, default=200, help="Requests per phase.")
+    parser.add_argument("--clients", default="1,8,32", help="Concurrent client counts, comma-separated.")
+    parser.add_argument("--modes", default="embedded,server", help="embedded (Chroma in the service), server (`chroma run`).")
+    parser.add_argument("--workers", type=int, default=1, help="Service worker processes.")
+    parser.add_argument("--chroma-url", default=None, help="Server mode against this running Chroma (default: start one).")
+    parser.add_argument("--budget", type=float, default=900, help="Seconds for the whole run; phases stop when spent.")
+    parser.add_argument("--no-in-process", action="store_true", help="Skip the in-process phase.")
+    parser.add_argument("--repeat-questions", action="store_true", help="Ask the same strings again (cache hits).")
+    args = parser.parse_args(argv)
+    questions = Questions([q.question for q in load_dataset(args.dataset)], args.repeat_questions)
+    clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    deadline = time.monotonic() + args.budget
 
-    results = {"in_process": in_process(questions, args.requests)}
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), "--workers", str(args.workers)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        import httpx
+    results: dict[str, dict[str, float]] = {}
+    if not args.no_in_process:
+        results["in_process"] = in_process(questions, args.requests, deadline)
+    with tempfile.TemporaryDirectory(prefix="bench-ask-") as tmp:
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            if mode not in ("embedded", "server"):
+                parser.error(f"--modes: unknown mode {mode!r} (embedded, server)")
+            if time.monotonic() > deadline:
+                break
+            scratch = Path(tmp) / mode
+            scratch.mkdir()
+            with service(mode, args.workers, args.chroma_url, scratch) as running:
+                import httpx
 
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        httpx.post(f"{url}/api/ask", json={"question": questions[0]}, timeout=60)  # warm
-        for clients in (1, 8):
-            results[f"http_{clients}_clients"] = over_http(questions, args.requests, clients, url)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    for phase, figures in results.items():
-        print(f"{phase:18s} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+                httpx.post(f"{running['url']}/api/ask", json={"question": "Hvad er en idriftsætter?"}, timeout=120)  # warm
+                for n in clients:
+                    figures = over_http(questions, args.requests, n, str(running["url"]), deadline)
+                    figures["service_rss_mb"] = rss_mb(running["service"])
+                    if "chroma" in running:
+                        figures["chroma_rss_mb"] = rss_mb(running["chroma"])
+                    results[f"{mode}_http_{n}_clients"] = figures
+                    print(f"{mode}_http_{n}_clients".ljust(28) + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+    if "in_process" in results:
+        print("in_process".ljust(28) + "  ".join(f"{k}={v}" for k, v in results["in_process"].items()))
     print(json.dumps(results))
+    return results
 
 
 if __name__ == "__main__":

@@ -167,6 +167,46 @@ def latency_svg(latencies: dict[str, list[float]]) -> str:
     return _svg(w, h, body, "Latency per question")
 
 
+def line_chart_svg(
+    series: dict[str, list[tuple[float, float]]], title: str, x_label: str, y_label: str, log_x: bool = True
+) -> str:
+    """Lines of (x, y) points, one per series, x on a log scale by default (the scaling curves of eval/bench_scale.py)."""
+    w, h, left, right, top, bottom = 640, 360, 60, 200, 30, 45
+    pw, ph = w - left - right, h - top - bottom
+    points = [pt for pts in series.values() for pt in pts]
+    if not points:
+        return _svg(w, h, [], f"{title} (no measurements)")
+    fx = (lambda v: math.log10(max(v, 1e-9))) if log_x else (lambda v: v)
+    x_lo, x_hi = min(fx(x) for x, _ in points), max(fx(x) for x, _ in points)
+    x_span = max(x_hi - x_lo, 1e-9)
+    y_hi = max(y for _, y in points) * 1.1 or 1.0
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + pw * (fx(x) - x_lo) / x_span, top + ph - ph * y / y_hi
+
+    body = [f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>',
+            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>']
+    for i in range(6):
+        y = top + ph - ph * i / 5
+        body.append(f'<line x1="{left}" y1="{y}" x2="{left + pw}" y2="{y}" stroke="#ddd"/>')
+        body.append(f'<text x="{left - 6}" y="{y + 4}" text-anchor="end">{y_hi * i / 5:.3g}</text>')
+    for x in sorted({x for x, _ in points}):
+        body.append(f'<text x="{at(x, 0)[0]:.1f}" y="{top + ph + 16}" text-anchor="middle">{x:,.0f}</text>')
+    body.append(f'<text x="{left + pw / 2}" y="{h - 8}" text-anchor="middle">{_esc(x_label)}</text>')
+    body.append(f'<text x="14" y="{top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 {top + ph / 2})">'
+                f"{_esc(y_label)}</text>")
+    names = list(series)
+    for i, name in enumerate(names):
+        xy = [at(x, y) for x, y in sorted(series[name])]
+        color = COLORS[i % len(COLORS)]
+        if len(xy) > 1:
+            body.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="'
+                        + " ".join(f"{x:.1f},{y:.1f}" for x, y in xy) + '"/>')
+        body.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in xy)
+    body.extend(_legend(names, left + pw + 15, top + 15))
+    return _svg(w, h, body, title)
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
