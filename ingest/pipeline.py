@@ -14,9 +14,9 @@ import hashlib
 import json
 import os
 import time
-from fnmatch import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,6 +144,7 @@ def write_passages(
     where: dict[str, Any],
     on_embedded: Callable[[int, int], None] = lambda n, t: None,
     on_start: Callable[[int], None] = lambda n: None,
+    batch: int = WRITE_BATCH,
 ) -> tuple[int, int, int]:
     """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed)."""
     store, model = kb.store, kb.embedder.model_name
@@ -152,18 +153,18 @@ def write_passages(
     on_start(len(todo))
     reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
     embedded = reused = 0
-    for start in range(0, len(todo), WRITE_BATCH):
-        batch = todo[start : start + WRITE_BATCH]
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
         # identical texts (another version, a piece repeated) embed once
-        need = list({p.content_hash(model): p for p in batch if p.content_hash(model) not in reusable}.values())
+        need = list({p.content_hash(model): p for p in chunk if p.content_hash(model) not in reusable}.values())
         if need:
             vectors = embed_passages(kb.embedder, [p.indexed_text for p in need])
             for passage, vector in zip(need, vectors, strict=True):
                 reusable[passage.content_hash(model)] = vector
             embedded += len(need)
             on_embedded(len(need), sum(len(p.indexed_text) for p in need) // 4)
-        reused += len(batch) - len(need)
-        store.add(batch, np.stack([reusable[p.content_hash(model)] for p in batch]), model)
+        reused += len(chunk) - len(need)
+        store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
     wanted = {p.passage_id for p in passages}
     stale = [pid for pid in existing if pid not in wanted]
     store.delete(stale)

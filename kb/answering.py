@@ -2,7 +2,7 @@
 
 Why extractive by default: every sentence of an answer is a sentence of a
 passage it cites, so an answer cannot state what its passages do not say, and
-instructions hidden in a passage are quoted, never followed. The answer is
+instructions hidden in a passage are never followed (nor quoted: INSTRUCTION). The answer is
 composed as: the direct answer (sentences marked [n]); what it means in the
 scenario (sentences from the scenario's provisions among the evidence, and
 the provisions to look at); the sources.
@@ -21,6 +21,13 @@ from kb.references import covers
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÆØÅ(‘»\"0-9])")
 _MIN_CHARS = 25
+# Text addressed to a model, not law ("ignore your previous instructions ..."): never quoted as an answer here,
+# never support for a generated claim (kb.generator), so a planted instruction changes nothing.
+INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|ignorer|glem|se bort fra)\b[^.!?\n]{0,40}\b(?:instructions?|instruktion(?:er|erne)?|"
+    r"prompt|rules|regler(?:ne)?)\b|\b(?:you are now|system prompt|du er nu)\b",
+    re.IGNORECASE,
+)
 _MAX_CHARS = 600
 
 TEXTS = {
@@ -101,6 +108,8 @@ def _scored_sentences(
     scored = []
     for ev in evidence:
         for position, sentence in enumerate(split_sentences(ev.passage.text)):
+            if INSTRUCTION.search(sentence):
+                continue
             overlap = _overlap(q_tokens, sentence, ev.passage.language, idf)
             score = overlap + 0.35 / (1 + ev.rank) + (0.08 if position == 0 else 0.0) + (0.25 if ev.named else 0.0)
             scored.append((score, ev, position, sentence, overlap))

@@ -58,16 +58,33 @@ def _print_json(data: Any) -> None:
 def ingest(
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Corpus folder (default: KB_CORPUS_DIR).")] = None,
     only: Annotated[Optional[str], typer.Option("--only", help="Comma-separated doc ids to (re)ingest.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Take in an organisation's own document instead (pdf, docx, md, html, Formex xml).")
+    ] = None,
+    doc_id: Annotated[str | None, typer.Option("--doc-id", help="With --file: its new doc id (lowercase, digits, '-').")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="With --file: the document's title.")] = None,
+    kind: Annotated[str, typer.Option("--kind", help="With --file: regulation, directive, act, contract or guidance.")] = "guidance",
+    lang: Annotated[str, typer.Option("--lang", help="With --file: da or en.")] = "da",
+    jurisdiction: Annotated[str, typer.Option("--jurisdiction", help="With --file: DK or EU.")] = "DK",
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", help="With --file: a scenario it matters in (repeatable).")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="With --file: replace an upload of this doc id that holds another file.")] = False,
+    remove: Annotated[str | None, typer.Option("--remove", help="Remove this uploaded document and its passages.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build or update the knowledge base from the corpus: parse, split, embed what changed, index.
 
     Incremental: unchanged texts are skipped, changed passages re-embedded, vanished ones removed.
     Safe to interrupt: a rerun finishes the job. Exits non-zero when any text failed.
+    With --file, takes in one uploaded document (as POST /api/documents does); --remove takes one out.
+    Uploaded documents are never touched by a corpus ingest.
     """
+    if file is not None or remove is not None:
+        _ingest_upload(file, doc_id, title, kind, lang, jurisdiction, scenario or [], replace, remove, as_json)
+        return
     from ingest.manifest import ManifestError
     from ingest.pipeline import ingest as run_ingest
     from kb.cli_progress import IngestProgressBar, print_ingest_summary
+    from kb.errors import KBError
 
     kb = _kb()
     corpus_dir = (corpus or kb.settings.corpus_dir).resolve()
@@ -77,7 +94,7 @@ def ingest(
     try:
         with IngestProgressBar() as bar:
             report = run_ingest(kb, corpus_dir, kb.settings.manifest_path, only=selected, progress=bar)
-    except ManifestError as exc:
+    except (ManifestError, KBError) as exc:  # KBError: e.g. the Chroma server (KB_CHROMA_URL) is not reachable
         _err(str(exc))
     if as_json:
         _print_json(report.as_dict())
@@ -85,6 +102,116 @@ def ingest(
         print_ingest_summary(report)
     if report.failed:
         raise typer.Exit(1)
+
+
+def _ingest_upload(
+    file: Path | None,
+    doc_id: str | None,
+    title: str | None,
+    kind: str,
+    lang: str,
+    jurisdiction: str,
+    scenarios: list[str],
+    replace: bool,
+    remove: str | None,
+    as_json: bool,
+) -> None:
+    """`kb ingest --file` / `--remove`: the upload checks, registry and audit log of the API, from the command line."""
+    import getpass
+    import shutil
+
+    from ingest.upload import (
+        UploadLimits,
+        UploadRejected,
+        Uploads,
+        accept_upload,
+        corpus_doc_ids,
+        delete_upload,
+        describe,
+        ingest_upload,
+        sha256_of,
+    )
+    from kb.errors import KBError
+    from service.audit import AuditLog
+    from service.config import ServiceSettings
+
+    kb = _kb()
+    service = ServiceSettings()
+    limits = UploadLimits(service.upload_max_bytes, service.upload_max_uncompressed_bytes, service.upload_max_pages)
+    uploads = Uploads(kb.settings.data_dir)
+    audit = AuditLog(service.audit_log or kb.settings.data_dir / "audit.jsonl")
+    who = f"cli:{getpass.getuser()}"
+    try:
+        if remove is not None:
+            if uploads.get(remove) is None:
+                where = "a corpus document: change the manifest instead" if remove in corpus_doc_ids(kb) else "not an uploaded document"
+                _err(f"--remove {remove}: {where}")
+            removed = delete_upload(kb, uploads, remove)
+            audit.write(who=who, action="delete", outcome="deleted", doc_id=remove)
+            if as_json:
+                _print_json({"doc_id": remove, "deleted": True, "passages_removed": removed})
+            else:
+                print(f"removed {remove}: {removed} passages", file=sys.stderr)
+            return
+        assert file is not None
+        if not doc_id or not title:
+            _err("--file needs --doc-id and --title")
+        if not file.is_file():
+            _err(f"--file {file}: no such file")
+        existing = uploads.get(doc_id)
+        if existing is not None and existing.sha256 != sha256_of(file):
+            if not replace:
+                _err(f"--doc-id {doc_id} is already uploaded with another file; pass --replace to replace it")
+            delete_upload(kb, uploads, doc_id)
+            audit.write(who=who, action="delete", outcome="deleted", doc_id=doc_id, sha256=existing.sha256)
+            existing = None
+        if existing is None:
+            if file.stat().st_size > limits.max_bytes:
+                raise UploadRejected(413, "file_too_large", f"{file.name}: larger than {limits.max_bytes} bytes (KB_UPLOAD_MAX_BYTES)")
+            with uploads.staged() as staged:
+                shutil.copyfile(file, staged)
+                record, passages = accept_upload(
+                    kb, uploads, staged, filename=file.name, content_type=None, doc_id=doc_id, title=title, kind=kind,
+                    language=lang, jurisdiction=jurisdiction, scenarios=scenarios, uploaded_by=who, limits=limits,
+                )
+            audit.write(who=who, action="upload", outcome="accepted", doc_id=doc_id, sha256=record.sha256, size=record.bytes)
+        else:
+            passages = None  # the same file again: a rerun after a kill finishes the job
+            if existing.status == "failed":
+                uploads.update(doc_id, status="queued", error=None)
+        done = ingest_upload(kb, uploads, doc_id, limits, passages)
+    except UploadRejected as exc:
+        audit.write(who=who, action="upload", outcome="rejected", doc_id=doc_id, status=exc.status, code=exc.code)
+        _err(str(exc))
+    except KBError as exc:
+        _err(str(exc))
+    assert done is not None
+    audit.write(who=who, action="ingest", outcome=done.status, doc_id=doc_id, sha256=done.sha256, size=done.bytes)
+    if as_json:
+        _print_json(describe(done))
+    else:
+        print(f"{doc_id}: {done.status}, {done.passages} passages" + (f" ({done.error})" if done.error else ""), file=sys.stderr)
+    if done.status != "ready":
+        raise typer.Exit(1)
+
+
+@app.command()
+def apikey(
+    name: Annotated[str, typer.Argument(help="Who the key is for; the audit log names it (e.g. 'rh-jura').")],
+    role: Annotated[str, typer.Option("--role", help="write (may upload and delete documents) or read.")] = "write",
+) -> None:
+    """Make an API key: prints the key (give it to its holder, once) and the KB_API_KEYS entry, which holds only its hash."""
+    import re
+
+    from service.auth import new_key, settings_entry
+
+    if role not in ("write", "read"):
+        _err(f"--role must be write or read, not {role!r}")
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", name):
+        _err("the name may hold letters, digits and . _ @ - (at most 64)")
+    key = new_key()
+    _print_json({"key": key, "entry": settings_entry(key, role, name)})  # type: ignore[arg-type]
+    print("add the entry to KB_API_KEYS (comma-separated); the key is not stored anywhere", file=sys.stderr)
 
 
 @app.command()
@@ -162,7 +289,9 @@ def ask(
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes; they share the store and pick up each new ingest.")
+    ] = 1,
 ) -> None:
     """Serve the JSON API (docs at /docs) with uvicorn."""
     from service.server import run
@@ -213,6 +342,54 @@ def evaluate(
         raise typer.Exit(code)
 
 
+@app.command()
+def roadmap(
+    scenario: Annotated[str, typer.Option("--scenario", help="behov, prototype, demo or loesning.")],
+    answer: Annotated[
+        list[str] | None, typer.Option("--answer", help="An answer as key=value (repeatable), e.g. contract_value=above_threshold.")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the texts: da or en.")] = "da",
+    as_json: JsonOpt = False,
+) -> None:
+    """The procurement roadmap from need to operation for a scenario: next questions, phases, steps and cited provisions."""
+    from kb.errors import KBError
+    from kb.roadmap import build_roadmap
+
+    answers: dict[str, str] = {}
+    for item in answer or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            _err(f"--answer must be key=value, not {item!r}")
+        answers[key.strip()] = value.strip()
+    if lang not in ("da", "en"):
+        _err(f"--lang must be da or en, not {lang!r}")
+    kb = _kb()
+    try:
+        data = build_roadmap(scenario, answers, lang, kb=kb if kb.is_built() else None)
+    except KBError as exc:
+        _err(str(exc))
+    if as_json:
+        _print_json(data)
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{data['scenario_label']}[/]", highlight=False)
+    for phase in data["phases"]:
+        console.print(f"\n[bold underline]{phase['title']}[/]", highlight=False)
+        for step in phase["steps"]:
+            mark = " [yellow](open: " + ", ".join(step["depends_on"]) + ")[/]" if step["open"] else ""
+            console.print(f"• [bold]{step['title']}[/] [dim]({step['who']})[/]{mark}", highlight=False)
+            console.print(f"  {step['what']}", highlight=False, markup=False)
+            cited = [c["ref"] for c in step["refs"] + step["clauses"]]
+            console.print("  " + ", ".join(cited), style="cyan", highlight=False, markup=False)
+    if data["questions"]:
+        console.print("\n[bold]Next questions[/]" if lang == "en" else "\n[bold]Næste spørgsmål[/]", highlight=False)
+        for question in data["questions"]:
+            values = "|".join(option["value"] for option in question["options"])
+            console.print(f"  --answer {question['key']}={values}: {question['text']}", highlight=False, markup=False)
+
+
 def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:
     """The ingest pipeline, for callers that may not import ingest/ themselves (eval's benchmarks)."""
     from ingest.pipeline import ingest as run_ingest
@@ -228,7 +405,6 @@ def main() -> None:
         if os.environ.get("KB_DEBUG"):
             raise
         from rich.console import Console
-
         from rich.markup import escape
 
         Console(stderr=True, soft_wrap=True).print(

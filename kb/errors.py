@@ -38,3 +38,11 @@ class EmbeddingMismatchError(KBError):
 
 class InvalidQuestionError(KBError):
     """A question that cannot be asked: empty or too long."""
+
+
+class StoreUnavailableError(KBError):
+    """The vector store (a Chroma server in server mode) cannot be reached: down, or too slow to answer."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        super().__init__(f"the vector store at {where} is not reachable ({reason}); retry when it is back")

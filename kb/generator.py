@@ -47,7 +47,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.answer import AnswerSentence, Citation
-from kb.answering import TEXTS, Composition, Evidence
+from kb.answering import INSTRUCTION, TEXTS, Composition, Evidence
 from kb.keywords import tokenize
 from kb.language import detect_language
 
@@ -92,11 +92,7 @@ _NEGATIONS = frozenset(
     "ikke aldrig ingen intet hverken uden undtagen not no never none neither nor without cannot except".split()
 )
 # Text addressed to a model, not law: such sentences of a passage cannot support a claim.
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|ignorer|glem|se bort fra)\b[^.!?\n]{0,40}\b(?:instructions?|instruktion(?:er|erne)?|"
-    r"prompt|rules|regler(?:ne)?)\b|\b(?:you are now|system prompt|du er nu)\b",
-    re.IGNORECASE,
-)
+_INSTRUCTION = INSTRUCTION
 _PASSAGE_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 _CITE = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\d{1,2}[.)](?=\s))\s*")
@@ -352,7 +348,9 @@ def verify(
             check = check_support(s.text, [by_n[n] for n in s.citations], threshold)
             reason = "" if check.supported else check.reason
         if reason:
-            log.info("generator: dropped %r (%s)", s.text, reason)
+            # the sentence may echo the question (patient details): its text only at debug level (KB_LOG_QUESTIONS)
+            log.info("generator: dropped a sentence (%s)", reason)
+            log.debug("generator: dropped %r", s.text)
         else:
             kept.append(s)
     return kept

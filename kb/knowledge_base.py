@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from kb.references import covers
 from kb.retrieval import reciprocal_rank_fusion
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
+from kb.timing import stage
 
 
 class SearchHit(BaseModel):
@@ -62,6 +64,7 @@ class KnowledgeBase:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._reload_lock = threading.Lock()
 
     # --- the parts, loaded once per process --------------------------------------
 
@@ -73,12 +76,60 @@ class KnowledgeBase:
 
     @cached_property
     def store(self) -> PassageStore:
-        client = open_client(self.settings.chroma_dir, self.settings.chroma_url)
-        return PassageStore(client, _collection_name(self.embedder.model_name))
+        """The Chroma store, opened on first use (a server that is down now is reached once it is back)."""
+        s = self.settings
+        return PassageStore(
+            lambda: open_client(s.chroma_dir, s.chroma_url, s.chroma_timeout),
+            _collection_name(self.embedder.model_name),
+            location=s.chroma_url or str(s.chroma_dir),
+        )
 
     @cached_property
     def _keyword_state(self) -> dict[str, Any]:
-        return {"index": KeywordIndex.load(self.settings.bm25_dir), "catalog": self._read_catalog()}
+        return self._load_keyword_state()
+
+    def _load_keyword_state(self) -> dict[str, Any]:
+        # the stamp is read before the files: an ingest finishing meanwhile is picked up at the next check
+        version = self._read_index_stamp()
+        return {"index": KeywordIndex.load(self.settings.bm25_dir), "catalog": self._read_catalog(), "version": version}
+
+    def _read_index_stamp(self) -> str:
+        try:
+            return self.settings.index_stamp_file.read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    @property
+    def index_version(self) -> str:
+        """The stamp of the keyword index and catalog this process answers from (the store fingerprint)."""
+        return self._keyword_state["version"]
+
+    def reload_if_changed(self) -> bool:
+        """Load the keyword index and catalog again when an ingest (any process) has rebuilt them; True if it did.
+
+        Service workers keep both read-only in memory and call this once per request: it costs one read of
+        a 64-byte stamp file, which each rebuild writes last and atomically. Never a timer, never a rebuild
+        here. The embedded Chroma client is reopened too: it keeps its vector index in memory and would not
+        see another process's writes (a Chroma server needs no such step).
+        """
+        if "_keyword_state" not in self.__dict__:
+            return False  # nothing loaded yet: the first use loads the current files
+        if self._read_index_stamp() == self._keyword_state["version"]:
+            return False
+        with self._reload_lock:
+            if self._read_index_stamp() == self._keyword_state["version"]:
+                return False  # another thread of this process got there first
+            state = self._load_keyword_state()
+            if state["index"] is None and state["version"]:
+                return False  # caught between the renames of a later rebuild: keep answering, look again next time
+            if not self.settings.chroma_url and "store" in self.__dict__:
+                self.store.reopen()
+            self.__dict__["_keyword_state"] = state
+        return True
+
+    def check_store(self) -> int:
+        """The number of passages in the store: proof it answers (StoreUnavailableError when it does not)."""
+        return self.store.count()
 
     @property
     def keywords(self) -> KeywordIndex:
@@ -102,6 +153,8 @@ class KnowledgeBase:
             return None
 
     def is_built(self) -> bool:
+        """Whether there is a keyword index to answer from; picks up a newer one first (`reload_if_changed`)."""
+        self.reload_if_changed()
         return self._keyword_state["index"] is not None and bool(self._keyword_state["index"].rows)
 
     # --- keeping the keyword index in step with the store ------------------------
@@ -119,6 +172,8 @@ class KnowledgeBase:
         fingerprint = self.store_fingerprint()
         current = self._keyword_state["index"]
         if current is not None and current.stamp == fingerprint and self._keyword_state["catalog"] is not None:
+            if self._read_index_stamp() != fingerprint:  # an index built before stamp files existed
+                self._write_index_stamp(fingerprint)
             return False
         rows: list[IndexedRow] = []
         texts: list[str] = []
@@ -128,7 +183,14 @@ class KnowledgeBase:
             texts.append(passage.indexed_text)
             doc = catalog["documents"].setdefault(
                 passage.doc_id,
-                {"title": passage.title, "kind": passage.kind, "jurisdiction": passage.jurisdiction, "versions": {}, "passages": {}},
+                {
+                    "title": passage.title,
+                    "kind": passage.kind,
+                    "jurisdiction": passage.jurisdiction,
+                    "origin": passage.origin,
+                    "versions": {},
+                    "passages": {},
+                },
             )
             version = doc["versions"].setdefault(
                 passage.version,
@@ -153,8 +215,16 @@ class KnowledgeBase:
         tmp.write_text(json.dumps(catalog, ensure_ascii=False, indent=1))
         os.replace(tmp, self.settings.data_dir / "catalog.json")
         index.save(self.settings.bm25_dir)
-        self._keyword_state.update(index=index, catalog=catalog)
+        self._keyword_state.update(index=index, catalog=catalog, version=fingerprint)
+        self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index and catalog in place
         return True
+
+    def _write_index_stamp(self, fingerprint: str) -> None:
+        path = self.settings.index_stamp_file
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(fingerprint + "\n")
+        os.replace(tmp, path)
+        self._keyword_state["version"] = fingerprint
 
     # --- reading ------------------------------------------------------------------
 
@@ -166,6 +236,7 @@ class KnowledgeBase:
                 doc_id: {
                     "title": doc["title"],
                     "kind": doc["kind"],
+                    "origin": doc.get("origin", "corpus"),
                     "versions": doc["versions"],
                     "passages": doc["passages"],
                 }
@@ -187,7 +258,8 @@ class KnowledgeBase:
             raise InvalidFilterError("language", language, languages)
 
     def embed_query(self, query: str) -> np.ndarray:
-        return self._query_vectors(query)
+        with stage("embed"):
+            return self._query_vectors(query)
 
     @cached_property
     def _query_vectors(self) -> Any:
@@ -220,19 +292,23 @@ class KnowledgeBase:
         n = max(self.settings.candidates, k)
         if mode not in ("hybrid", "dense", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
-        dense = self._dense(query, n, doc, kind, language, in_force_only) if mode != "keyword" else []
-        keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
-        lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
-        if mode == "hybrid":
-            lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only)
-        fused = reciprocal_rank_fusion(
-            lists,
-            k=self.settings.rrf_k,
-            weights={"dense": self.settings.dense_weight, "translated": self.settings.translated_weight},
-        )[: max(k, 20)]
+        with stage("dense"):
+            dense = self._dense(query, n, doc, kind, language, in_force_only) if mode != "keyword" else []
+        with stage("bm25"):
+            keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
+            lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
+            if mode == "hybrid":
+                lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only)
+        with stage("fusion"):
+            fused = reciprocal_rank_fusion(
+                lists,
+                k=self.settings.rrf_k,
+                weights={"dense": self.settings.dense_weight, "translated": self.settings.translated_weight},
+            )[: max(k, 20)]
         similarity = dict(dense)
         bm25 = dict(keyword)
-        known = {p.passage_id: p for p in self.store.get([f.passage_id for f in fused])}
+        with stage("fetch"):
+            known = self._passages_by_id([f.passage_id for f in fused])
         hits = [
             SearchHit(
                 passage=known[f.passage_id],
@@ -246,8 +322,9 @@ class KnowledgeBase:
             if f.passage_id in known
         ]
         if named:
-            hits = self._definitions_first(query, hits)
-            hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
+            with stage("provisions"):
+                hits = self._definitions_first(query, hits)
+                hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
         return hits[:k]
 
     def _definitions_first(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
@@ -346,18 +423,20 @@ class KnowledgeBase:
     ) -> list[Passage]:
         """The passages of a named provision, in document order, in the preferred language where it exists."""
         unit = provision.locator.split(".")[0]
-        conditions: list[dict[str, Any]] = [{"unit": unit}]
         doc_ids = [d for d in (provision.doc_ids or ()) if doc is None or d == doc] or ([doc] if doc else [])
-        if doc_ids:
-            conditions.append({"doc_id": {"$in": doc_ids}})
-        for name, value in (("kind", kind), ("language", language)):
-            if value is not None:
-                conditions.append({name: value})
-        if in_force_only:
-            conditions.append({"in_force": True})
-        found = self.store.find({"$and": conditions})
+        # Chroma intersects every condition's full match set, so a broad one (in_force: 9,583 rows) costs 40 ms;
+        # the unit alone is selective: ask for it and filter the rest here
+        found = self._unit_passages(unit)
         target = f"x:{provision.locator}"
-        found = [p for p in found if covers(target, f"x:{p.locator}")]
+        found = [
+            p
+            for p in found
+            if covers(target, f"x:{p.locator}")
+            and (not doc_ids or p.doc_id in doc_ids)
+            and kind in (None, p.kind)
+            and language in (None, p.language)
+            and (p.in_force or not in_force_only)
+        ]
         if provision.rule is not None:
             found = [p for p in found if re.match(rf"\s*(?:Rule|Regel)\s+{provision.rule}\b", p.text)]
         if not found:
@@ -371,6 +450,36 @@ class KnowledgeBase:
         languages = {p.language for p in found}
         chosen = preferred_language if preferred_language in languages else sorted(languages)[0]
         return sorted((p for p in found if p.language == chosen), key=lambda p: p.order)[:limit]
+
+    def _passages_by_id(self, passage_ids: list[str]) -> dict[str, Passage]:
+        """The passages with these ids, from a cache kept until the store changes (the keyword index's stamp), the rest
+        from Chroma: fetching 20 passages' text and metadata costs 6-9 ms, and the same passages come up again and again."""
+        cache = self._passage_cache
+        if cache.get("\x00stamp") != self.keywords.stamp or len(cache) > 50_000:
+            cache.clear()
+            cache["\x00stamp"] = self.keywords.stamp
+        missing = [pid for pid in passage_ids if pid not in cache]
+        for passage in self.store.get(missing):
+            cache[passage.passage_id] = passage
+        return {pid: cache[pid] for pid in passage_ids if pid in cache}
+
+    @cached_property
+    def _passage_cache(self) -> dict[str, Any]:
+        return {}
+
+    def _unit_passages(self, unit: str) -> tuple[Passage, ...]:
+        """Every stored passage of a unit (all documents, languages, versions), kept until the store changes (the
+        keyword index's stamp): the provisions the best passages cite (Article 6, Annex I) recur in most answers,
+        and each Chroma lookup of one costs 15-40 ms."""
+        return self._unit_cache(self.keywords.stamp, unit)
+
+    @cached_property
+    def _unit_cache(self) -> Any:
+        @lru_cache(maxsize=512)
+        def find(stamp: str, unit: str) -> tuple[Passage, ...]:
+            return tuple(self.store.find({"unit": unit}))
+
+        return find
 
     def passage(self, passage_id: str) -> Passage:
         found = self.store.get([passage_id])
@@ -412,6 +521,43 @@ class KnowledgeBase:
             (p for p in found if p.ref == ref or p.ref.startswith(ref + ".")), key=lambda p: (p.language, p.order)
         )
 
+    def cited_by(self, ref: str) -> list[str]:
+        """References of the passages in force that cite `ref` or a reference below it (the reverse of `cites`),
+        leaving out the provision's own parts citing each other."""
+        stamp = self.keywords.stamp
+        cached = self.__dict__.get("_reverse_citations")
+        if cached is None or cached[0] != stamp:  # rebuilt when the store changes (the keyword index follows it)
+            reverse: dict[str, set[str]] = {}
+            for passage in self.store.find({"$and": [{"cites": {"$ne": ""}}, {"in_force": True}]}):
+                for cited in passage.cites:
+                    reverse.setdefault(cited, set()).add(passage.ref)
+            cached = self.__dict__["_reverse_citations"] = (stamp, reverse)
+        citing = {c for cited, refs in cached[1].items() if covers(ref, cited) for c in refs}
+        return sorted(c for c in citing if not covers(ref, c))
+
+    def similar_in_other_documents(
+        self, passages: list[Passage], k: int = 5, kinds: list[str] | None = None, language: str | None = None
+    ) -> list[SearchHit]:
+        """Provisions of other documents nearest in meaning to `passages` (a contract clause -> the provisions
+        of law behind it), one hit per reference, best first; shown in `language` where a version exists."""
+        if not passages or k <= 0:
+            return []
+        headings = "\n".join(dict.fromkeys(p.heading for p in passages))
+        vector = self.embed_query(f"{headings}\n{' '.join(p.text for p in passages)}"[:MAX_QUESTION_CHARS])
+        conditions: list[dict[str, Any]] = [{"doc_id": {"$ne": passages[0].doc_id}}, {"in_force": True}]
+        if kinds:
+            conditions.append({"kind": {"$in": kinds}})
+        found = self.store.query(vector, 8 * k, {"$and": conditions})
+        known = {p.passage_id: p for p in self.store.get([pid for pid, _ in found])}
+        hits: list[SearchHit] = []
+        seen: set[str] = set()
+        for pid, similarity in found:
+            passage = known.get(pid)
+            if passage is not None and passage.ref not in seen and len(hits) < k:
+                seen.add(passage.ref)
+                hits.append(SearchHit(passage=passage, score=similarity, dense_score=similarity))
+        return self._in_language(hits, language) if language else hits
+
     # --- answering ------------------------------------------------------------------
 
     def idf(self, token: str) -> float:
@@ -445,9 +591,10 @@ class KnowledgeBase:
             if hit.passage.doc_id in acts:  # "Does NIS2 require ...": the act the question names
                 hit.score += self.settings.act_boost
         hits.sort(key=lambda h: -h.score)
-        hits = self._in_language(hits, language)
-        hits = hits[:k]
-        return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)
+        with stage("provisions"):
+            hits = self._in_language(hits, language)
+            hits = hits[:k]
+            return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)
 
     def _valid_on(self, passage: Passage, as_of: date) -> bool:
         """True when the passage's version is the one that applied on `as_of` (latest valid_from not after it)."""
@@ -462,8 +609,9 @@ class KnowledgeBase:
         foreign = [h.passage.ref for h in hits if h.passage.language != language]
         parallel: dict[tuple[str, str, int], Passage] = {}
         if foreign:
-            for p in self.store.find({"$and": [{"ref": {"$in": sorted(set(foreign))}}, {"language": language}]}):
-                parallel[(p.ref, p.version, p.piece)] = p
+            for p in self.store.find({"ref": {"$in": sorted(set(foreign))}}):  # the language filtered here: cheaper
+                if p.language == language:
+                    parallel[(p.ref, p.version, p.piece)] = p
         out: list[SearchHit] = []
         seen: set[tuple[str, str, int]] = set()
         for hit in hits:
@@ -514,11 +662,14 @@ class KnowledgeBase:
 
         question = check_question(question)
         language = check_language(language) or detect_language(question)
-        info = self.scenario_for(question, scenario, language)
+        with stage("scenario"):
+            info = self.scenario_for(question, scenario, language)
         profile = profile_refs(info.id)
         hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
         named = any(h.named for h in hits)
-        if not hits or (not named and load_model(self.abstention_model_path).should_decline(evidence_signals)):
+        with stage("abstention"):
+            declines = not hits or (not named and load_model(self.abstention_model_path).should_decline(evidence_signals))
+        if declines:
             see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
             return Answer(
                 question=question,
@@ -537,10 +688,11 @@ class KnowledgeBase:
         def extractive() -> Composition:
             return compose(question, language, evidence, info.label, profile, self.idf)
 
-        if self.generator is not None:
-            composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
-        else:
-            composition, generator_name = extractive(), "extractive"
+        with stage("compose"):
+            if self.generator is not None:
+                composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
+            else:
+                composition, generator_name = extractive(), "extractive"
         return Answer(
             question=question,
             answer=composition.text,
@@ -559,13 +711,14 @@ class KnowledgeBase:
         from kb.abstention import signals
 
         hits = self.retrieve(question, language, profile, k=top_k, as_of=as_of)
-        evidence_signals = signals(
-            question,
-            [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
-            dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
-            keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
-            idf=self.idf,
-        )
+        with stage("abstention"):
+            evidence_signals = signals(
+                question,
+                [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
+                dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
+                keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
+                idf=self.idf,
+            )
         return hits, evidence_signals
 
     def scenario_for(self, question: str, scenario: str | None, language: str) -> ScenarioInfo:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Passages per embedding batch.")
     chroma_url: str | None = Field(default=None, description="A Chroma server (http://host:port); unset: the embedded store in data_dir.")
+    chroma_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds a call to the Chroma server may take before the store counts as unreachable (503)."
+    )
     max_passage_chars: int = Field(default=1800, ge=200, description="A unit longer than this splits at paragraph boundaries.")
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
     @property
     def bm25_dir(self) -> Path:
         return self.data_dir / "bm25"
+
+    @property
+    def index_stamp_file(self) -> Path:
+        """Written last by each keyword-index rebuild: the version service workers compare to reload (kb/knowledge_base.py)."""
+        return self.data_dir / "index-stamp"
 
     @property
     def state_file(self) -> Path:

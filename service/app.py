@@ -9,17 +9,24 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
+from kb.errors import KBError
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings, get_settings
 from service import errors
 from service.config import ServiceSettings
+from service.logging_config import QuestionLogMiddleware
+from service.middleware import install_headers, install_limits
 from service.routes import ROUTERS
 
 log = logging.getLogger("service")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """Cited answers from EU and Danish law, guidance and contracts for buying and selling
 clinical AI in Danish hospitals, tied to the procurement scenario the asker is in.
@@ -31,12 +38,15 @@ def warm_up(kb: KnowledgeBase) -> None:
     """Load the keyword index, the embedding model, the store and the answerer's parts now, not on the first request."""
     if not kb.is_built():
         log.warning(
-            "the knowledge base at %s is not built: run `kb ingest`; answering 503 until restarted",
+            "the knowledge base at %s is not built: run `kb ingest`; answering 503 until an ingest finishes",
             kb.settings.data_dir,
         )
         return
-    kb.embed_query("warm-up")
-    _ = kb.store
+    try:
+        # one real search loads the embedding model, opens the store and warms Chroma's index (seconds, once)
+        kb.search("warm-up", k=1)
+    except KBError as exc:  # a store that is down now is reached once it is back; /healthz says so meanwhile
+        log.warning("could not warm up the store: %s", exc)
     for part in ("router", "abstention model"):
         try:
             if part == "router":
@@ -67,14 +77,22 @@ def create_app(settings: Settings | None = None, service_settings: ServiceSettin
     )
     app.state.kb = KnowledgeBase(settings)
     app.state.service_settings = service_settings
+    # innermost first: the limits, then CORS around them (a 429 carries CORS headers), then the security headers
+    if service_settings.log_questions:
+        app.add_middleware(QuestionLogMiddleware)
+    install_limits(app, service_settings)
     if service_settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=service_settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Accept"],
+            expose_headers=["Retry-After"],
         )
+    install_headers(app)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    # the pages' scripts, styles and images: everything the browser loads comes from the service itself
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

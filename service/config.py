@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -17,6 +19,74 @@ class ServiceSettings(BaseSettings):
         default_factory=list,
         description="Origins allowed to call the API from a browser (KB_CORS_ORIGINS, comma-separated); default none.",
     )
+
+    # --- limits (service/middleware.py) ---
+    rate_limit_per_minute: int = Field(
+        default=120,
+        ge=0,
+        description="Requests per minute one client address may make to /api/* (KB_RATE_LIMIT_PER_MINUTE); "
+        "0 turns rate limiting off. Pages, /static, /docs and /healthz are not limited.",
+    )
+    rate_limit_burst: int = Field(
+        default=60,
+        ge=1,
+        description="Requests a client may make at once before the per-minute rate applies (KB_RATE_LIMIT_BURST).",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body in bytes (KB_MAX_BODY_BYTES); larger ones get 413.",
+    )
+    body_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Other body limits per path prefix, as JSON (KB_BODY_LIMITS), e.g. {\"/api/other\": 1048576}; "
+        "the longest matching prefix wins. /api/documents takes KB_UPLOAD_MAX_BYTES plus the multipart framing.",
+    )
+    # --- privacy (service/logging_config.py) ---
+    log_questions: bool = Field(
+        default=False,
+        description="Write question and query text to the logs (KB_LOG_QUESTIONS); off by default: the access "
+        "log drops query strings and no question is logged.",
+    )
+
+    # --- document uploads and who may write (service/auth.py, service/audit.py, ingest/upload.py) ---
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Keys that may call the write endpoints (KB_API_KEYS, comma-separated), each stored hashed as "
+        "`sha256:<hex of the key's SHA-256>:<write|read>:<name>`; `kb apikey NAME` makes one. Default none: no writes.",
+    )
+    audit_log: Path | None = Field(
+        default=None,
+        description="JSON Lines file every write attempt is appended to (KB_AUDIT_LOG); default <KB_DATA_DIR>/audit.jsonl.",
+    )
+    upload_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest document upload in bytes (KB_UPLOAD_MAX_BYTES)."
+    )
+    upload_max_uncompressed_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes an upload's PDF streams or DOCX archive may unpack to (KB_UPLOAD_MAX_UNCOMPRESSED_BYTES).",
+    )
+    upload_max_pages: int = Field(default=1000, ge=1, description="Most pages of an uploaded PDF (KB_UPLOAD_MAX_PAGES).")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: list[str]) -> list[str]:
+        for i, entry in enumerate(value):
+            parts = entry.split(":", 3)
+            if len(parts) != 4 or parts[0] != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", parts[1]) or parts[2] not in ("write", "read") or not parts[3]:
+                raise ValueError(
+                    f"KB_API_KEYS entry {i + 1} must be sha256:<64 hex digits>:<write|read>:<name> "
+                    "(the key itself never goes in the settings; `kb apikey NAME` prints the entry)"
+                )
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

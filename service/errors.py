@@ -24,6 +24,7 @@ from kb.errors import (
     InvalidQuestionError,
     KBError,
     NotBuiltError,
+    StoreUnavailableError,
     UnknownPassageError,
 )
 
@@ -35,8 +36,24 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    413: "body_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
 }
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error a route or its guard raises with its own code and field (401 no_api_key, 409 doc_id_taken ...).
+
+    An HTTPException, so it passes through FastAPI's body parsing and reaches the one handler below.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code=status, detail=message, headers=headers)
+        self.code = code
+        self.field = field
 
 
 def error_body(
@@ -71,6 +88,11 @@ def translate(exc: KBError) -> JSONResponse:
         return error_response(503, "not_calibrated", message)
     if isinstance(exc, EmbeddingMismatchError):
         return error_response(503, "embedding_mismatch", message)
+    if isinstance(exc, StoreUnavailableError):
+        log.warning("vector store unavailable: %s", message)
+        response = error_response(503, "store_unavailable", message)
+        response.headers["Retry-After"] = "5"
+        return response
     log.error("unmapped knowledge-base error %s: %s", type(exc).__name__, message)
     return error_response(500, "kb_error", message)
 
@@ -111,6 +133,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, ApiError):
+        response = error_response(exc.status_code, exc.code, str(exc.detail), field=exc.field)
+        response.headers.update(exc.headers or {})
+        return response
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":

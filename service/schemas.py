@@ -166,8 +166,37 @@ class DocumentOut(_Out):
     doc_id: str
     title: str
     kind: str
+    origin: str = Field(default="corpus", description="corpus (the manifest's texts) or upload (an organisation's own)")
     versions: list[VersionOut]
     passages: dict[str, int] = Field(description="Passages per language")
+
+
+class DocumentStatusOut(_Out):
+    """A document's state: an upload's progress through the background ingest, or a corpus document (always ready)."""
+
+    doc_id: str
+    title: str
+    kind: str
+    origin: str = Field(description="upload or corpus")
+    status: str = Field(description="queued, ingesting, ready, failed (see error) or deleting")
+    passages: int = Field(description="Passages in the knowledge base once ready")
+    error: str | None = Field(default=None, description="Why the ingest failed")
+    language: str | None = None
+    jurisdiction: str | None = None
+    scenarios: list[str] = Field(default_factory=list, description="Scenario tags given with the upload")
+    format: str | None = Field(default=None, description="pdf, docx, markdown, html or formex")
+    filename: str | None = None
+    bytes: int | None = None
+    sha256: str | None = Field(default=None, description="SHA-256 of the uploaded file")
+    embedded: int | None = Field(default=None, description="Passages embedded so far (progress while ingesting)")
+    uploaded_at: str | None = None
+    updated_at: str | None = None
+
+
+class DocumentDeletedOut(BaseModel):
+    doc_id: str
+    deleted: bool
+    passages_removed: int = Field(description="Passages taken out of the knowledge base")
 
 
 # --- /api/scenarios ---------------------------------------------------------------
@@ -201,6 +230,57 @@ class ScenarioDescriptionOut(_Out):
 
 
 class Health(BaseModel):
-    status: str = Field(description="ok, or not_built (with status 503)")
+    status: str = Field(description="ok, or not_built or store_unavailable (with status 503)")
     passages: int
     message: str | None = None
+
+
+# --- /api/clauses -----------------------------------------------------------------
+
+
+class ClauseLinkOut(BaseModel):
+    """A provision named from another: its reference and, where the knowledge base holds it, its heading."""
+
+    ref: str
+    doc_id: str
+    title: str | None = None
+    heading: str | None = None
+    known: bool = Field(description="True when the knowledge base holds passages of this provision")
+
+
+class SimilarProvisionOut(_Out):
+    ref: str
+    passage_id: str
+    doc_id: str
+    title: str
+    heading: str
+    kind: str
+    language: str
+    score: float = Field(description="Cosine similarity of the provision to the clause")
+    text: str
+
+
+class ClauseView(BaseModel):
+    """A provision (article, §, clause) with its parts in each language and its links to other provisions."""
+
+    ref: str
+    doc_id: str
+    title: str
+    kind: str
+    heading: str
+    language: str = Field(description="The language of `passages`")
+    languages: list[str] = Field(description="The languages the provision exists in")
+    parent: str | None = Field(default=None, description="The provision this one is part of, e.g. ai-act:art-26")
+    passages: list[PassageOut] = Field(description="The provision's passages in `language`, in document order")
+    parallel: list[PassageOut] = Field(description="The same provision in the other language, where it exists")
+    cites: list[ClauseLinkOut] = Field(description="Provisions this one refers to")
+    cited_by: list[ClauseLinkOut] = Field(description="Provisions that refer to this one")
+    similar: list[SimilarProvisionOut] = Field(
+        description="The most similar provisions in other documents; for a contract or guidance, provisions of law"
+    )
+
+
+class ClauseHitOut(SearchHitOut):
+    """A clause finder result: a search hit with the kind of its document."""
+
+    kind: str

@@ -1,11 +1,35 @@
-"""Run the service with uvicorn; each worker process builds its own app through the factory."""
+"""Run the service with uvicorn; each worker process builds its own app through the factory.
+
+With `--workers N` the workers share one store: a Chroma server (`KB_CHROMA_URL`), or the embedded one in
+`KB_DATA_DIR`. Each keeps the keyword index and catalog read-only in memory and reloads them when an ingest
+has written a new index stamp (`KnowledgeBase.reload_if_changed`, checked on every request), so an ingest
+reaches every worker without a restart.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
+
+from kb.settings import get_settings
+from service.config import ServiceSettings
+from service.logging_config import log_config
 
 APP_FACTORY = "service.app:create_app"
 
 
 def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, proxy_headers=False)
+    settings = get_settings()
+    store = f"the Chroma server at {settings.chroma_url}" if settings.chroma_url else f"the embedded store in {settings.chroma_dir}"
+    sys.stderr.write(f"serving {settings.data_dir} with {workers} worker(s) from {store}\n")
+    # the access log drops query strings (search text) unless KB_LOG_QUESTIONS=true: service/logging_config.py
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_config=log_config(ServiceSettings().log_questions),
+    )

@@ -82,7 +82,10 @@ def test_definitions_are_one_passage_each(small_kb: KnowledgeBase) -> None:
 
 
 def test_danish_question_finds_english_only_text(small_kb: KnowledgeBase) -> None:
-    # the MDR's classification rules sit around rank 7-11 for this Danish query: Chroma's HNSW build is not
-    # deterministic, so top-10 flaked; how well cross-language retrieval ranks is the evaluation's job (per document)
-    refs = _refs(small_kb.search("klassificeringsregler for software medicinsk udstyr", k=20))
+    # the MDR is in English only; rule 11 (software for diagnostic or therapeutic decisions) is found from a Danish
+    # paraphrase through the lexicon learnt from parallel texts (rank 3 here; dense alone misses it). A bare
+    # "klassificeringsregler for software" query sat at rank 6-20+ depending on Chroma's non-deterministic HNSW
+    # build: how well cross-language retrieval ranks in general is the evaluation's job (per document).
+    question = "software der leverer information til diagnostiske eller terapeutiske beslutninger klassificeres i klasse IIa"
+    refs = _refs(small_kb.search(question, k=10))
     assert any(r.startswith("mdr:annex-viii") for r in refs), refs

@@ -37,7 +37,8 @@ def server(
     small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     origins = f"{ALLOWED_ORIGIN}, http://other.allowed"
-    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir, KB_CORS_ORIGINS=origins)
+    # this module asks 100+ questions a minute from one address: the rate limit is tested in test_limits.py
+    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir, KB_CORS_ORIGINS=origins, KB_RATE_LIMIT_PER_MINUTE="0")
     yield from _serve(env, tmp_path_factory.mktemp("server") / "server.log")
 
 
@@ -110,7 +111,8 @@ def test_documents(client: httpx.Client, small_kb: KnowledgeBase) -> None:
     stats = small_kb.stats()["documents"]
     assert [d["doc_id"] for d in documents] == list(stats)
     for doc in documents:
-        assert set(doc) == {"doc_id", "title", "kind", "versions", "passages"}
+        assert set(doc) == {"doc_id", "title", "kind", "origin", "versions", "passages"}
+        assert doc["origin"] == "corpus"
         assert doc["title"] and doc["kind"] and doc["versions"]
         assert set(doc["versions"][0]) == {"version", "valid_from", "in_force", "languages"}
         assert doc["passages"] == stats[doc["doc_id"]]["passages"]

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from service.routes import ask, documents, health, passages, scenarios, search
+from service.routes import ask, clauses, documents, health, pages, passages, roadmap, scenarios, search
 
-ROUTERS = [ask.router, search.router, passages.router, documents.router, scenarios.router, health.router]
+ROUTERS = [
+    ask.router,
+    search.router,
+    passages.router,
+    clauses.router,
+    documents.router,
+    roadmap.router,
+    scenarios.router,
+    health.router,
+    pages.router,
+]
