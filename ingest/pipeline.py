@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.manifest import DocumentSpec, TextSpec, load_manifest, resolve_files
+from ingest.manifest import DocumentSpec, Manifest, TextSpec, load_manifest, resolve_files
 from ingest.parsers import get_parser
 from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
 from ingest.units import ParseError
@@ -184,12 +184,27 @@ def ingest(
     report = IngestReport()
     manifest = load_manifest(manifest_path)
     documents = manifest.select(only)
+    progress.texts(sum(len(d.texts) for d in documents))
+    with kb.writing():  # the whole run: an upload waits rather than racing it
+        _ingest_texts(kb, corpus_dir, manifest, documents, only, progress, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _ingest_texts(
+    kb: KnowledgeBase,
+    corpus_dir: Path,
+    manifest: Manifest,
+    documents: list[DocumentSpec],
+    only: set[str] | None,
+    progress: Progress,
+    report: IngestReport,
+) -> None:
+    """The body of `ingest`, run while holding the knowledge base's write lock."""
     state = _State(kb.settings.state_file)
     model = kb.embedder.model_name
     kb.store.set_embedding_model(model)
     max_chars = kb.settings.max_passage_chars
-    progress.texts(sum(len(d.texts) for d in documents))
-
     for doc in documents:
         for text in doc.texts:
             key = text.key(doc.doc_id)
@@ -231,5 +246,3 @@ def ingest(
         kb.store.delete(orphans)
         report.pruned = len(orphans)
     report.keyword_index_rebuilt = kb.refresh_keyword_index()
-    report.seconds = time.perf_counter() - started
-    return report

@@ -12,18 +12,18 @@ What is kept, under the knowledge base's data dir (visible to every worker proce
     uploads/<doc_id>/record.json   the registry entry: metadata, status, passages; replaced atomically
     uploads/<doc_id>/source.<ext>  the file as it was uploaded
     uploads/.incoming/             files being received and checked; removed when rejected
-    uploads/.write.lock            held (flock) while an upload's passages are written or removed
 
 Why a rerun converges: passage ids are stable and `write_passages` makes the store
 hold exactly the upload's passages (adding the missing, deleting the stale); a
 record stays `queued`/`ingesting`/`deleting` until its work is finished, and
 `resume_pending` finishes it. Upload passages carry `origin: "upload"`, which the
 corpus ingest never prunes, and an upload can never take a corpus doc id.
+Writes and removals hold the knowledge base's write lock (`KnowledgeBase.writing`), so an
+upload waits for a corpus ingest in another process instead of racing it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -579,17 +579,6 @@ class Uploads:
         (folder / "record.json").unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
 
-    @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """One writer of upload passages at a time, across threads and worker processes (released if the holder dies)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".write.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
@@ -704,7 +693,7 @@ def ingest_upload(
     from ingest.pipeline import write_passages
 
     limits = limits or UploadLimits()
-    with uploads.write_lock():
+    with kb.writing():  # one writer at a time, corpus ingest included
         record = uploads.get(doc_id)
         if record is None or record.status in ("deleting", "failed"):
             return record
@@ -741,7 +730,7 @@ def delete_upload(kb: KnowledgeBase, uploads: Uploads, doc_id: str) -> int:
     """Remove an upload's passages, its keyword entries and its files; a running ingest of it stops. Passages removed."""
     if uploads.update(doc_id, status="deleting") is None:
         raise KeyError(doc_id)
-    with uploads.write_lock():
+    with kb.writing():  # one writer at a time, corpus ingest included
         stale = list(kb.store.hashes(_where(doc_id)))
         kb.store.delete(stale)
         kb.refresh_keyword_index()

@@ -50,6 +50,19 @@ def _kb() -> KnowledgeBase:
     return KnowledgeBase(get_settings())
 
 
+def _show_writer_waits() -> None:
+    """Say on stderr when a write waits for another writer (a service upload, a second ingest), not hang silently."""
+    import logging
+
+    logger = logging.getLogger("kb.knowledge_base")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -78,6 +91,7 @@ def ingest(
     With --file, takes in one uploaded document (as POST /api/documents does); --remove takes one out.
     Uploaded documents are never touched by a corpus ingest.
     """
+    _show_writer_waits()
     if file is not None or remove is not None:
         _ingest_upload(file, doc_id, title, kind, lang, jurisdiction, scenario or [], replace, remove, as_json)
         return

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -24,6 +28,8 @@ from kb.retrieval import reciprocal_rank_fusion
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
 from kb.timing import stage
+
+log = logging.getLogger(__name__)
 
 
 class SearchHit(BaseModel):
@@ -65,6 +71,7 @@ class KnowledgeBase:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._reload_lock = threading.Lock()
+        self._writer = threading.local()  # how deep this thread is in `writing()`
 
     # --- the parts, loaded once per process --------------------------------------
 
@@ -126,6 +133,40 @@ class KnowledgeBase:
                 self.store.reopen()
             self.__dict__["_keyword_state"] = state
         return True
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Be the only writer of passages: a corpus ingest, an upload or a removal, in any thread or process.
+
+        Two writers at once would lose work: an embedded Chroma client keeps its vector index in memory and
+        would write over another process's additions, and the keyword index rebuilt last would miss the other
+        writer's passages. So every writer holds an flock on data_dir/.write.lock (the kernel releases it if
+        the holder dies), says on the log when it has to wait, and on getting it first catches up with what
+        the writer before it stored. Re-entrant within a thread. Readers never wait.
+        """
+        depth = getattr(self._writer, "depth", 0)
+        if depth:
+            self._writer.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._writer.depth = depth
+            return
+        path = self.settings.write_lock_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("waiting for another writer of the knowledge base to finish (%s is locked)", path)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            self._writer.depth = 1
+            try:
+                self.reload_if_changed()  # the embedded store reopened if the writer before us changed it
+                yield
+            finally:
+                self._writer.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def check_store(self) -> int:
         """The number of passages in the store: proof it answers (StoreUnavailableError when it does not)."""

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         return self.data_dir / "ingest-state.json"
 
     @property
+    def write_lock_file(self) -> Path:
+        """Locked (flock) by whoever writes passages: a corpus ingest, an upload, a removal (kb/knowledge_base.py)."""
+        return self.data_dir / ".write.lock"
+
+    @property
     def manifest_path(self) -> Path:
         return self.manifest or REPO_ROOT / "ingest" / "manifest.yaml"
 

@@ -1,0 +1,159 @@
+"""One writer of the knowledge base at a time: an upload or a second ingest waits for the writer before it, says so,
+and goes on once that writer has finished or died.
+
+Without the lock an upload and a corpus ingest in two processes would both write the embedded Chroma store (each
+client keeps its vector index in memory and would write over the other's additions) and both rebuild the keyword
+index (the last rebuild would miss the other's passages). Real processes on a copy of the session knowledge base.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.upload import Uploads
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+from tests.conftest import kb_env
+
+pytestmark = pytest.mark.slow
+
+WAITING = "waiting for another writer of the knowledge base"
+DOC_ID = "testby-lock-rules"
+
+# Holds the write lock of the knowledge base in argv[1] until its stdin closes (or it is killed).
+HOLDER = """
+import sys
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+
+kb = KnowledgeBase(Settings(data_dir=sys.argv[1]))
+with kb.writing():
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture()
+def data_copy(small_kb: KnowledgeBase, tmp_path: Path) -> Path:
+    shutil.copytree(small_kb.settings.data_dir, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def _hold(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_dir)], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _stderr_lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's stderr, line by line as it comes, so the test can wait for one line without blocking on EOF."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: queue.Queue[str], proc: subprocess.Popen[str], text: str, timeout: float = 300) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seen.append(lines.get(timeout=1))
+        except queue.Empty:
+            assert proc.poll() is None, f"ended ({proc.returncode}) without waiting: {''.join(seen)[-2000:]}"
+            continue
+        if text in seen[-1]:
+            return seen
+    raise AssertionError(f"no {text!r} within {timeout} s: {''.join(seen)[-2000:]}")
+
+
+def test_an_upload_waits_for_the_writer_before_it(
+    data_copy: Path, small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path: Path
+) -> None:
+    env = kb_env(data_copy, subset_manifest, corpus_dir, KB_AUDIT_LOG=str(tmp_path / "audit.jsonl"))
+    guidance = tmp_path / "regler.md"
+    guidance.write_text(
+        "# Region Testby: låseregler\n\n## Regel 1\n\nProjektlederen noterer hver låsning af lagerrummet i logbogen.\n",
+        encoding="utf-8",
+    )
+    holder = _hold(data_copy, env)
+    try:
+        upload = subprocess.Popen(
+            [sys.executable, "-m", "kb.cli", "ingest", "--file", str(guidance), "--doc-id", DOC_ID,
+             "--title", "Region Testby: låseregler", "--kind", "guidance", "--lang", "da", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for(_stderr_lines(upload), upload, WAITING)
+        time.sleep(1)
+        assert upload.poll() is None, "the upload went on while another writer held the lock"
+        record = Uploads(data_copy).get(DOC_ID)
+        assert record is not None and record.status == "queued", "accepted, not yet written"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # the other writer finishes
+        holder.wait(timeout=60)
+    out, _ = upload.communicate(timeout=600)
+    assert upload.returncode == 0
+    assert json.loads(out)["status"] == "ready"
+    kb = KnowledgeBase(Settings(data_dir=data_copy, corpus_dir=corpus_dir, manifest=subset_manifest))
+    stored = [pid for pid in kb.store.hashes() if pid.startswith(f"{DOC_ID}:")]
+    assert stored and sorted(stored) == sorted(r.passage_id for r in kb.keywords.rows if r.passage_id.startswith(f"{DOC_ID}:"))
+
+
+def test_a_corpus_ingest_waits_and_goes_on_when_the_writer_dies(
+    data_copy: Path, small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path
+) -> None:
+    env = kb_env(data_copy, subset_manifest, corpus_dir)
+    holder = _hold(data_copy, env)
+    try:
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "kb.cli", "ingest", "--only", "gdpr", "--json"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        _wait_for(_stderr_lines(ingest), ingest, WAITING)
+        time.sleep(1)
+        assert ingest.poll() is None, "the ingest went on while another writer held the lock"
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a writer that dies releases the lock with it
+        holder.wait(timeout=60)
+    out, _ = ingest.communicate(timeout=600)
+    assert ingest.returncode == 0
+    report = json.loads(out)
+    assert report["failed"] == 0 and report["texts"] and all(t["doc_id"] == "gdpr" for t in report["texts"])
+
+
+def test_threads_take_turns_and_a_thread_may_nest(tmp_path: Path) -> None:
+    kb = KnowledgeBase(Settings(data_dir=tmp_path / "data"))
+    order: list[str] = []
+
+    def second() -> None:
+        with kb.writing():
+            order.append("second")
+
+    with kb.writing():
+        with kb.writing():  # re-entrant: an upload's removal inside a replace does not deadlock
+            order.append("first")
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        time.sleep(0.5)
+        assert waiter.is_alive(), "the second thread got in while the first still wrote"
+        order.append("first done")
+    waiter.join(timeout=10)
+    assert order == ["first", "first done", "second"]
