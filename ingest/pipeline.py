@@ -25,6 +25,7 @@ import numpy as np
 from ingest.manifest import DocumentSpec, Manifest, TextSpec, load_manifest, resolve_files
 from ingest.parsers import get_parser
 from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
+from ingest.upload import Uploads
 from ingest.units import ParseError
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
@@ -186,7 +187,7 @@ def ingest(
     documents = manifest.select(only)
     progress.texts(sum(len(d.texts) for d in documents))
     with kb.writing():  # the whole run: an upload waits rather than racing it
-        _ingest_texts(kb, corpus_dir, manifest, documents, only, progress, report)
+        _ingest_texts(kb, corpus_dir, manifest_path, manifest, documents, only, progress, report)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -194,6 +195,7 @@ def ingest(
 def _ingest_texts(
     kb: KnowledgeBase,
     corpus_dir: Path,
+    manifest_path: Path,
     manifest: Manifest,
     documents: list[DocumentSpec],
     only: set[str] | None,
@@ -205,12 +207,20 @@ def _ingest_texts(
     model = kb.embedder.model_name
     kb.store.set_embedding_model(model)
     max_chars = kb.settings.max_passage_chars
+    uploaded = {record.doc_id for record in Uploads(kb.settings.data_dir).all()}
     for doc in documents:
         for text in doc.texts:
             key = text.key(doc.doc_id)
             entry = TextReport(key=key, doc_id=doc.doc_id, language=text.language, version=text.version)
             report.texts.append(entry)
             where = {"text_key": key}
+            if doc.doc_id in uploaded:  # its passages would mix with the upload's under one doc id
+                entry.error = (
+                    f"{manifest_path}: documents[{doc.doc_id}]: the doc id belongs to an uploaded document; "
+                    f"rename it in the manifest or remove the upload (kb ingest --remove {doc.doc_id})"
+                )
+                progress.text_done(entry)
+                continue
             try:
                 files = resolve_files(text, corpus_dir)
                 fingerprint = _fingerprint(doc, text, files, max_chars, model)

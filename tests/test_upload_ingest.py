@@ -126,6 +126,28 @@ def test_corpus_ingest_never_touches_uploads(work: dict[str, Path], small_kb: Kn
     assert not narrow.failed and kb.store.hashes() == before
 
 
+def test_a_manifest_cannot_take_an_uploaded_doc_id(
+    work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path
+) -> None:
+    """A later manifest listing the upload's doc id fails that document, naming the file and field; the rest goes on."""
+    import yaml
+
+    kb = _kb(work, small_kb)
+    before = kb.store.hashes()
+    assert any(pid.startswith(f"{DOC_ID}:") for pid in before), "runs after the upload test"
+    data = yaml.safe_load(subset_manifest.read_text(encoding="utf-8"))
+    clash = dict(next(d for d in data["documents"] if d["doc_id"] == "komiteloven"), doc_id=DOC_ID)
+    data["documents"].append(clash)
+    manifest = work["data"].parent / "clash-manifest.yaml"
+    manifest.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    report = ingest(kb, corpus_dir, manifest, only={DOC_ID, "gdpr"})
+    failed = {t.doc_id: t.error for t in report.failed}
+    assert set(failed) == {DOC_ID}, failed
+    assert all(f"{manifest}: documents[{DOC_ID}]: the doc id belongs to an uploaded document" in e for e in failed.values() if e)
+    assert any(t.doc_id == "gdpr" and t.unchanged for t in report.texts), "the other documents are ingested as usual"
+    assert kb.store.hashes() == before, "nothing of the clashing document is written"
+
+
 def test_removal_leaves_no_orphans(work: dict[str, Path], small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path) -> None:
     env = _env(work, small_kb, subset_manifest, corpus_dir)
     removed = subprocess.run(
