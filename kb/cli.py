@@ -308,8 +308,15 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the JSON API (docs at /docs) with uvicorn."""
+    from pydantic import ValidationError
+
+    from service.config import ServiceSettings
     from service.server import run
 
+    try:
+        ServiceSettings()
+    except ValidationError as exc:  # a setting at fault: name it, no traceback
+        _err("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
     run(host=host, port=port, workers=workers)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,13 @@ class ServiceSettings(BaseSettings):
         default=60,
         ge=1,
         description="Requests a client may make at once before the per-minute rate applies (KB_RATE_LIMIT_BURST).",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (KB_FORWARDED_ALLOW_IPS, "
+        "comma-separated addresses or networks, e.g. 10.0.0.5,10.1.0.0/16). The client is then the nearest address "
+        "in X-Forwarded-For that is not one of them, for the rate limit and the access log. Default none: the TCP peer "
+        "is the client, and the header, which any client can write, is ignored.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024,
@@ -86,6 +94,25 @@ class ServiceSettings(BaseSettings):
                     f"KB_API_KEYS entry {i + 1} must be sha256:<64 hex digits>:<write|read>:<name> "
                     "(the key itself never goes in the settings; `kb apikey NAME` prints the entry)"
                 )
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"KB_FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.1.0.0/16)"
+                ) from None
         return value
 
     @field_validator("cors_origins", mode="before")

@@ -4,7 +4,8 @@
   refilled at `rate_limit_per_minute`; past that 429 with `Retry-After` in the one error shape. Pages, /static,
   /docs and /healthz are not limited: a page load must not use up a client's questions. The buckets live in
   this process's memory (per worker with `--workers N`), at most MAX_CLIENTS of them, least recently seen
-  dropped first. The address is the socket's peer: behind a reverse proxy every client shares the proxy's.
+  dropped first. The address is the socket's peer, or, from a proxy named in KB_FORWARDED_ALLOW_IPS, the client
+  it forwards for (uvicorn's proxy headers middleware rewrites the scope; service/server.py).
 - `BodyLimitMiddleware`: 413 for a body over the limit of its path, told by Content-Length before anything is
   read, or counted as the bytes arrive (chunked uploads name no length).
 - `SecurityHeadersMiddleware`: a strict CSP and the usual hardening headers on every response; /docs and

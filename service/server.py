@@ -21,8 +21,12 @@ APP_FACTORY = "service.app:create_app"
 
 def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     settings = get_settings()
+    service = ServiceSettings()
     store = f"the Chroma server at {settings.chroma_url}" if settings.chroma_url else f"the embedded store in {settings.chroma_dir}"
     sys.stderr.write(f"serving {settings.data_dir} with {workers} worker(s) from {store}\n")
+    # Behind trusted reverse proxies uvicorn's ProxyHeadersMiddleware puts the client's own address in the
+    # ASGI scope, which the rate limit keys on; otherwise X-Forwarded-For, which anyone can send, is ignored.
+    proxies = ",".join(service.forwarded_allow_ips)
     # the access log drops query strings (search text) unless KB_LOG_QUESTIONS=true: service/logging_config.py
     uvicorn.run(
         APP_FACTORY,
@@ -30,6 +34,7 @@ def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=False,
-        log_config=log_config(ServiceSettings().log_questions),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        log_config=log_config(service.log_questions),
     )

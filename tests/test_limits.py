@@ -8,6 +8,8 @@ server that accepts connections and never answers, so every /api/ask here also s
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -134,6 +136,50 @@ def test_rate_limited_answer_carries_cors_and_security_headers(server: str) -> N
         assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
         assert "retry-after" in response.headers["access-control-expose-headers"].lower()
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.fixture(scope="module")
+def proxied_server(tmp_path_factory: pytest.TempPathFactory, small_kb) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The service behind a reverse proxy at 127.0.0.1, named in KB_FORWARDED_ALLOW_IPS."""
+    settings = small_kb.settings
+    env = kb_env(
+        settings.data_dir, settings.manifest, settings.corpus_dir,
+        KB_RATE_LIMIT_PER_MINUTE=str(PER_MINUTE), KB_RATE_LIMIT_BURST=str(BURST), KB_FORWARDED_ALLOW_IPS="127.0.0.1",
+    )
+    yield from serve(env, tmp_path_factory.mktemp("proxied-server") / "server.log")
+
+
+def _search(c: httpx.Client, forwarded_for: str) -> httpx.Response:
+    return c.get("/api/search", params={"q": "innovationspartnerskab"}, headers={"X-Forwarded-For": forwarded_for})
+
+
+def test_behind_a_trusted_proxy_each_client_it_forwards_has_its_own_bucket(proxied_server: str) -> None:
+    with client(proxied_server, 1) as proxy:
+        for _ in range(BURST):
+            assert _search(proxy, "203.0.113.7").status_code == 200
+        _error(_search(proxy, "203.0.113.7"), 429, "rate_limited")
+        assert _search(proxy, "203.0.113.8").status_code == 200, "another client behind the same proxy is not limited"
+        # the proxy appends the address it saw; one the client wrote in front of it changes nothing
+        _error(_search(proxy, "198.51.100.1, 203.0.113.7"), 429, "rate_limited")
+
+
+@pytest.mark.parametrize("which", ["proxied_server", "server"])
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(which: str, request: pytest.FixtureRequest) -> None:
+    """A client that writes its own X-Forwarded-For, a new address each time, still has one bucket: its own."""
+    base = request.getfixturevalue(which)
+    with client(base, 14) as c:
+        for i in range(BURST):
+            assert _search(c, f"203.0.113.{100 + i}").status_code == 200
+        _error(_search(c, "203.0.113.200"), 429, "rate_limited")
+
+
+def test_a_proxy_setting_that_is_not_an_address_stops_kb_serve(small_kb) -> None:  # type: ignore[no-untyped-def]
+    settings = small_kb.settings
+    env = kb_env(settings.data_dir, settings.manifest, settings.corpus_dir, KB_FORWARDED_ALLOW_IPS="10.0.0.5,proxy.local")
+    done = subprocess.run([sys.executable, "-m", "kb.cli", "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "KB_FORWARDED_ALLOW_IPS: 'proxy.local' is not an IP address or network" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_token_bucket_refills_and_forgets_the_least_recent_clients() -> None:
