@@ -286,11 +286,47 @@
         });
         dd.appendChild(document.createTextNode(" "));
         dd.appendChild(change);
+      } else if (item.source === "scenario" && q) {
+        dd.appendChild(document.createTextNode(" "));
+        dd.appendChild(changeDefault(key, q, item.value));
       }
       list.appendChild(dt);
       list.appendChild(dd);
     });
     $("answers").hidden = false;
+  }
+
+  // A scenario's default (a finished solution is CE-marked) is a guess about the typical case: the
+  // "change" button opens the question's options in place, and the choice becomes an answer of the asker's.
+  function changeDefault(key, q, current) {
+    var w = words();
+    var wrap = el("span", "change-default no-print");
+    var change = el("button", "link-button", w.change);
+    change.type = "button";
+    change.setAttribute("aria-expanded", "false");
+    var group = el("span", "change-options");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", q.text);
+    group.hidden = true;
+    q.options.concat([{ value: "unknown", label: w.dontKnow }]).forEach(function (option) {
+      if (option.value === current) return;
+      var button = el("button", "option option-inline", option.label);
+      button.type = "button";
+      button.setAttribute("data-value", option.value);
+      button.addEventListener("click", function () {
+        answer(key, option.value);
+      });
+      group.appendChild(button);
+    });
+    change.addEventListener("click", function () {
+      var opening = group.hidden;
+      group.hidden = !opening;
+      change.setAttribute("aria-expanded", String(opening));
+      if (opening && group.firstChild) group.firstChild.focus();
+    });
+    wrap.appendChild(change);
+    wrap.appendChild(group);
+    return wrap;
   }
 
   function citeList(label, cites, className) {

@@ -98,3 +98,27 @@ def test_the_page_restores_from_its_url(page, live_server: str) -> None:  # type
     # changing an answer reopens its question and both branches
     page.locator("#answer-list dd[data-key=contract_value] button").click()
     page.wait_for_selector(".step[data-step-id=eu-procedure].step-open")
+
+
+def test_a_scenario_default_can_be_changed(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """A finished solution is CE-marked by default; the asker can say it is not, and the roadmap follows."""
+    page.goto(f"{live_server}/roadmap?lang=en&scenario=loesning&a=medical_purpose:yes")
+    page.wait_for_selector(".step[data-step-id=require-ce-evidence]")
+    assert page.locator(".step[data-step-id=clinical-investigation]").count() == 0
+    default = page.locator("#answer-list dd[data-key=ce_marked]")
+    assert "given by the scenario" in default.inner_text()
+    options = default.locator(".change-options")
+    assert options.is_hidden()
+    default.locator("button.link-button").click()
+    assert options.is_visible()
+    assert options.locator("button").all_inner_texts() == ["No", "Don't know"]  # not the value it has
+    screenshot("change-default")
+    options.locator("button[data-value=no]").click()
+    page.wait_for_selector(".step[data-step-id=clinical-investigation]")
+    assert page.locator(".step[data-step-id=require-ce-evidence]").count() == 0
+    changed = page.locator("#answer-list dd[data-key=ce_marked]")
+    assert "given by the scenario" not in changed.inner_text() and changed.inner_text().startswith("No")
+    assert "ce_marked" in page.url
+    # the asker's answer can be taken back, and the scenario's default returns
+    changed.locator("button").click()
+    page.wait_for_selector(".step[data-step-id=require-ce-evidence]")
