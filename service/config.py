@@ -77,9 +77,10 @@ class ServiceSettings(BaseSettings):
     )
     upload_max_pages: int = Field(default=1000, ge=1, description="Most pages of an uploaded PDF (KB_UPLOAD_MAX_PAGES).")
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "forwarded_allow_ips", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
+        """A comma-separated environment variable becomes a list of its non-empty entries."""
         if isinstance(value, str):
             return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
@@ -94,13 +95,6 @@ class ServiceSettings(BaseSettings):
                     f"KB_API_KEYS entry {i + 1} must be sha256:<64 hex digits>:<write|read>:<name> "
                     "(the key itself never goes in the settings; `kb apikey NAME` prints the entry)"
                 )
-        return value
-
-    @field_validator("forwarded_allow_ips", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [entry.strip() for entry in value.split(",") if entry.strip()]
         return value
 
     @field_validator("forwarded_allow_ips")

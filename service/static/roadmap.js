@@ -249,15 +249,24 @@
     $("question").setAttribute("data-key", next.key);
     $("question-text").textContent = next.text;
     $("question-help").textContent = next.help;
-    next.options.concat([{ value: "unknown", label: w.dontKnow }]).forEach(function (option) {
-      var button = el("button", "option" + (option.value === "unknown" ? " option-unknown" : ""), option.label);
-      button.type = "button";
-      button.setAttribute("data-value", option.value);
-      button.addEventListener("click", function () {
-        answer(next.key, option.value);
-      });
+    optionButtons(next).forEach(function (button) {
       options.appendChild(button);
     });
+  }
+
+  // The question's options and "don't know" (all but `except`), each a button that answers it.
+  function optionButtons(q, except) {
+    return q.options.concat([{ value: "unknown", label: words().dontKnow }])
+      .filter(function (option) { return option.value !== except; })
+      .map(function (option) {
+        var button = el("button", "option" + (option.value === "unknown" ? " option-unknown" : ""), option.label);
+        button.type = "button";
+        button.setAttribute("data-value", option.value);
+        button.addEventListener("click", function () {
+          answer(q.key, option.value);
+        });
+        return button;
+      });
   }
 
   function renderAnswers(data) {
@@ -288,7 +297,7 @@
         dd.appendChild(change);
       } else if (item.source === "scenario" && q) {
         dd.appendChild(document.createTextNode(" "));
-        dd.appendChild(changeDefault(key, q, item.value));
+        dd.appendChild(changeDefault(q, item.value));
       }
       list.appendChild(dt);
       list.appendChild(dd);
@@ -298,7 +307,7 @@
 
   // A scenario's default (a finished solution is CE-marked) is a guess about the typical case: the
   // "change" button opens the question's options in place, and the choice becomes an answer of the asker's.
-  function changeDefault(key, q, current) {
+  function changeDefault(q, current) {
     var w = words();
     var wrap = el("span", "change-default no-print");
     var change = el("button", "link-button", w.change);
@@ -308,14 +317,8 @@
     group.setAttribute("role", "group");
     group.setAttribute("aria-label", q.text);
     group.hidden = true;
-    q.options.concat([{ value: "unknown", label: w.dontKnow }]).forEach(function (option) {
-      if (option.value === current) return;
-      var button = el("button", "option option-inline", option.label);
-      button.type = "button";
-      button.setAttribute("data-value", option.value);
-      button.addEventListener("click", function () {
-        answer(key, option.value);
-      });
+    optionButtons(q, current).forEach(function (button) {
+      button.classList.add("option-inline");
       group.appendChild(button);
     });
     change.addEventListener("click", function () {
