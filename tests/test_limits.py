@@ -361,7 +361,7 @@ def test_openapi_names_the_limit_answers(server: str) -> None:
 # --- generator timeouts -----------------------------------------------------------------------------------------
 
 
-def test_generator_gives_up_on_a_stalled_server_and_closes_its_connections(stalled_llm: StalledServer) -> None:
+def test_generator_gives_up_on_a_stalled_server_and_closes_its_connections() -> None:
     pytest.importorskip("llama_index.llms.openai_like")
     from kb.answer import AnswerSentence
     from kb.answering import Composition, Evidence
@@ -374,6 +374,8 @@ def test_generator_gives_up_on_a_stalled_server_and_closes_its_connections(stall
         version="test", kind="regulation", jurisdiction="eu", text_key="ai-act/en/test",
     )
     fallback = Composition(sentences=[AnswerSentence(text="extractive", citations=[1], section="answer")], text="x")
+    # its own stalled server: the module's one also holds the service's generator calls, which close on their own clock
+    stalled_llm = StalledServer()
     settings = GeneratorSettings(_env_file=None, url=stalled_llm.url, timeout_s=1.0)  # type: ignore[call-arg]
     answerer = GeneratedAnswerer.from_settings(settings)
     assert answerer is not None
@@ -389,6 +391,7 @@ def test_generator_gives_up_on_a_stalled_server_and_closes_its_connections(stall
         assert stalled_llm.closed - closed_before == 2
     finally:
         answerer.close()
+        stalled_llm.close()
 
 
 def test_every_generator_timeout_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
