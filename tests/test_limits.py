@@ -379,16 +379,15 @@ def test_generator_gives_up_on_a_stalled_server_and_closes_its_connections() -> 
     settings = GeneratorSettings(_env_file=None, url=stalled_llm.url, timeout_s=1.0)  # type: ignore[call-arg]
     answerer = GeneratedAnswerer.from_settings(settings)
     assert answerer is not None
-    accepted_before, closed_before = stalled_llm.accepted, stalled_llm.closed
     try:
         result = answerer.answer("How long?", "en", [Evidence(passage, 0.9, 0)], "DEMO", lambda: fallback)
         assert result == (fallback, EXTRACTIVE)
         # not only abandoned: the HTTP calls themselves time out and hang up (first try and one retry)
         deadline = time.monotonic() + 30
-        while stalled_llm.closed - closed_before < 2 and time.monotonic() < deadline:
+        while stalled_llm.closed < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert stalled_llm.accepted - accepted_before == 2
-        assert stalled_llm.closed - closed_before == 2
+        assert stalled_llm.accepted == 2
+        assert stalled_llm.closed == 2
     finally:
         answerer.close()
         stalled_llm.close()
