@@ -494,6 +494,8 @@ def parse_upload(path: Path, record: UploadRecord, max_chars: int, limits: Uploa
         ) from None
     if not passages:
         raise UploadRejected(422, "unreadable_file", f"{record.filename!r}: no text found in the file", "file")
+    for passage in passages:  # the tags travel with every passage, so every worker's catalog knows them
+        passage.scenarios = list(record.scenarios)
     return passages
 
 

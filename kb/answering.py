@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from kb.answer import AnswerSentence, Citation
 from kb.keywords import tokenize, tokenize_query
 from kb.passage import Passage
-from kb.references import covers
+from kb.scenarios import in_profile
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÆØÅ(‘»\"0-9])")
 _MIN_CHARS = 25
@@ -192,12 +192,13 @@ def compose(
 
 
 def _profile_summary(profile_refs: list[str], evidence: list[Evidence], numbers: dict[str, int]) -> list[str]:
-    """The scenario's provisions among the evidence, as references (with [n] where cited), at most five."""
+    """The scenario's provisions (and tagged uploads) among the evidence, as references (with [n] where cited), at most five."""
     shown: list[str] = []
-    for ref in profile_refs:
+    for entry in profile_refs:
         for ev in evidence:
-            if covers(ref, ev.passage.ref):
+            if in_profile([entry], ev.passage.ref):
                 n = numbers.get(ev.passage.passage_id)
+                ref = entry if ":" in entry else ev.passage.ref  # a tagged upload is shown by its passage's reference
                 shown.append(f"{ref}" + (f" [{n}]" if n else ""))
                 break
         if len(shown) >= 5:

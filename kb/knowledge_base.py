@@ -25,6 +25,7 @@ from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
 from kb.references import covers
 from kb.retrieval import reciprocal_rank_fusion
+from kb.scenarios import in_profile, profile_refs
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
 from kb.timing import stage
@@ -229,10 +230,12 @@ class KnowledgeBase:
                     "kind": passage.kind,
                     "jurisdiction": passage.jurisdiction,
                     "origin": passage.origin,
+                    "scenarios": [],
                     "versions": {},
                     "passages": {},
                 },
             )
+            doc["scenarios"].extend(s for s in passage.scenarios if s not in doc["scenarios"])
             version = doc["versions"].setdefault(
                 passage.version,
                 {"version": passage.version, "valid_from": str(passage.valid_from or ""), "in_force": passage.in_force, "languages": []},
@@ -605,6 +608,12 @@ class KnowledgeBase:
         """Inverse document frequency of a stemmed token in the keyword index (rare words weigh more)."""
         return self.keywords.idf(token)
 
+    def scenario_profile(self, scenario_id: str) -> list[str]:
+        """What matters in a scenario: the organisation's own documents tagged with it at upload (as bare doc ids,
+        first: the organisation said so), then the profile's provisions (kb/data/scenarios.yaml)."""
+        tagged = sorted(d for d, doc in self.catalog["documents"].items() if scenario_id in doc.get("scenarios", []))
+        return tagged + profile_refs(scenario_id)
+
     def retrieve(
         self,
         question: str,
@@ -627,7 +636,7 @@ class KnowledgeBase:
         for hit in hits:
             if hit.named:
                 continue
-            if any(covers(ref, hit.passage.ref) for ref in profile):
+            if in_profile(profile, hit.passage.ref):
                 hit.score += self.settings.scenario_boost
             if hit.passage.doc_id in acts:  # "Does NIS2 require ...": the act the question names
                 hit.score += self.settings.act_boost
@@ -699,13 +708,11 @@ class KnowledgeBase:
         from kb.abstention import load_model
         from kb.answering import Composition, Evidence, compose, declined_text
         from kb.language import detect_language
-        from kb.scenarios import profile_refs
-
         question = check_question(question)
         language = check_language(language) or detect_language(question)
         with stage("scenario"):
             info = self.scenario_for(question, scenario, language)
-        profile = profile_refs(info.id)
+        profile = self.scenario_profile(info.id)
         hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
         named = any(h.named for h in hits)
         with stage("abstention"):
@@ -722,7 +729,7 @@ class KnowledgeBase:
                 see_also=see_also,
             )
         evidence = [
-            Evidence(h.passage, h.score, rank, named=h.named, in_profile=any(covers(r, h.passage.ref) for r in profile))
+            Evidence(h.passage, h.score, rank, named=h.named, in_profile=in_profile(profile, h.passage.ref))
             for rank, h in enumerate(hits)
         ]
 

@@ -49,6 +49,9 @@ class Passage(BaseModel):
     piece: int = 1
     text_key: str = Field(description="The text (doc/language/version) the passage was cut from.")
     origin: str = Field(default="corpus", description="'corpus' for manifest texts, 'upload' for an organisation's own.")
+    scenarios: list[str] = Field(
+        default_factory=list, description="Scenarios an uploaded document was tagged with: it joins their profiles."
+    )
 
     @property
     def indexed_text(self) -> str:
@@ -87,6 +90,8 @@ class Passage(BaseModel):
             "piece": self.piece,
             "text_key": self.text_key,
             "origin": self.origin,
+            # only when tagged, so the records (and record hashes) of untagged passages stay as they were
+            **({"scenarios": " ".join(self.scenarios)} if self.scenarios else {}),
         }
 
     @classmethod
@@ -114,4 +119,5 @@ class Passage(BaseModel):
             piece=int(metadata.get("piece", 1)),
             text_key=metadata.get("text_key", ""),
             origin=metadata.get("origin", "corpus"),
+            scenarios=[s for s in str(metadata.get("scenarios", "")).split(" ") if s],
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kb.references import is_reference
+from kb.references import covers, is_reference
 
 SCENARIOS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
 SCENARIO_IDS: tuple[str, ...] = ("behov", "prototype", "demo", "loesning")
@@ -126,3 +126,13 @@ def scenario_label(scenario_id: str, language: str | None = "da") -> str:
 def profile_refs(scenario_id: str) -> list[str]:
     """The references of the provisions that matter in a scenario, in profile order."""
     return [entry.ref for entry in get_scenario(scenario_id).profile]
+
+
+def in_profile(profile: list[str], ref: str) -> bool:
+    """True when an entry of the profile covers `ref`.
+
+    An entry that is a bare doc id stands for an organisation's own document tagged with the scenario at upload
+    (`KnowledgeBase.scenario_profile`): it covers every passage of that document.
+    """
+    doc = ref.partition(":")[0]
+    return any(entry == doc or covers(entry, ref) for entry in profile)

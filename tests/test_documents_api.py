@@ -140,6 +140,27 @@ def test_upload_is_ingested_and_searchable(client: httpx.Client, data_dir: Path,
     assert (data_dir / "uploads" / "testby-guide" / "source.markdown").read_bytes() == GUIDE.encode()
 
 
+def test_a_tagged_upload_joins_its_scenario(client: httpx.Client, uploaded_guide: dict[str, Any]) -> None:
+    """Tagged `behov` at upload: the clause finder's behov filter keeps it and a behov answer lists it among the
+    provisions that matter; the demo scenario does neither."""
+    assert uploaded_guide["status"] == "ready"
+    query = "Blåbærprotokollen leverandør"
+    behov = client.get("/api/clauses", params={"q": query, "scenario": "behov"}).json()
+    assert behov and behov[0]["ref"] == "testby-guide:section-1.1", behov[:2]
+    demo = client.get("/api/clauses", params={"q": query, "scenario": "demo"}).json()
+    assert all(h["doc_id"] != "testby-guide" for h in demo), demo[:2]
+
+    def scenario_provisions(scenario: str) -> str:
+        response = client.post("/api/ask", json={"question": "Hvornår skal Blåbærprotokollen udfyldes?", "scenario": scenario})
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert not answer["abstained"] and answer["citations"][0]["doc_id"] == "testby-guide", answer
+        return next((line for line in answer["answer"].splitlines() if line.startswith("Bestemmelser, der typisk")), "")
+
+    assert "testby-guide:section-1.1 [1]" in scenario_provisions("behov")
+    assert "testby-guide" not in scenario_provisions("demo")
+
+
 def test_doc_id_taken_twice_is_a_conflict(client: httpx.Client, uploaded_guide: dict[str, Any]) -> None:
     error = error_of(upload(client, "andet.md", b"# Andet\n\nNoget andet.\n", doc_id="testby-guide"), 409, "doc_id_taken")
     assert error["field"] == "doc_id"

@@ -115,7 +115,8 @@ async def get_clause(
     "/clauses",
     response_model=list[ClauseHitOut],
     summary="Find clauses: search filtered by document, kind (law, contract, guidance), language and scenario",
-    description="`scenario` keeps the provisions that typically matter in that scenario (its profile). "
+    description="`scenario` keeps the provisions that typically matter in that scenario (its profile) and the "
+    "organisation's own documents tagged with it at upload. "
     "The search is the same hybrid search as `/api/search`, over its best 50 candidates.",
     responses={
         422: {"model": ErrorBody, "description": "Empty query, unknown doc, kind, lang or scenario"},
@@ -130,10 +131,10 @@ async def find_clauses(
         str | None, Query(description="law, contract or guidance (or a precise kind: regulation, directive, act)")
     ] = None,
     lang: Annotated[str | None, Query(description="Only passages in this language: da, en")] = None,
-    scenario: Annotated[str | None, Query(description="Only provisions of this scenario's profile")] = None,
+    scenario: Annotated[str | None, Query(description="Only provisions of this scenario's profile, and uploads tagged with it")] = None,
     k: Annotated[int, Query(ge=1, le=CANDIDATES, description="How many clauses")] = 20,
 ) -> Any:
-    from kb.scenarios import load_scenarios, profile_refs
+    from kb.scenarios import in_profile, load_scenarios
 
     if not q.strip():
         return error_response(422, "invalid_q", "the query is empty", field="q")
@@ -153,11 +154,10 @@ async def find_clauses(
         if exc.field == "language":
             raise InvalidFilterError("lang", exc.value, exc.valid) from exc
         raise
-    profile = profile_refs(scenario) if scenario else None
+    profile = kb.scenario_profile(scenario) if scenario else None
     kept = [
         h
         for h in hits
-        if (wanted is None or h.passage.kind in wanted)
-        and (profile is None or any(covers(ref, h.passage.ref) for ref in profile))
+        if (wanted is None or h.passage.kind in wanted) and (profile is None or in_profile(profile, h.passage.ref))
     ]
     return [{**h.summary(), "kind": h.passage.kind} for h in kept[:k]]
