@@ -325,10 +325,13 @@ class KnowledgeBase:
         in_force_only: bool = True,
         named: bool = True,
         mode: str = "hybrid",
+        within: list[str] | None = None,
     ) -> list[SearchHit]:
         """Hybrid search: dense and BM25 candidates fused by reciprocal rank, named provisions first; best first.
 
         `mode` "dense" or "keyword" uses one retriever alone (the baselines the evaluation compares with).
+        `within` (a scenario's profile, `scenario_profile`) searches only the passages its entries cover: filtering
+        the best candidates of the whole corpus afterwards would leave a handful, or none.
         """
         if not self.is_built():
             raise NotBuiltError(str(self.settings.data_dir))
@@ -336,13 +339,19 @@ class KnowledgeBase:
         n = max(self.settings.candidates, k)
         if mode not in ("hybrid", "dense", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
+        covered = self._covered_rows(tuple(within)) if within is not None else None
+        if covered is not None and not covered.any():
+            return []
         with stage("dense"):
-            dense = self._dense(query, n, doc, kind, language, in_force_only) if mode != "keyword" else []
+            dense = self._dense(query, n, doc, kind, language, in_force_only, covered) if mode != "keyword" else []
         with stage("bm25"):
-            keyword = self.keywords.search(query, n, self.keywords.mask(doc, kind, language, in_force_only)) if mode != "dense" else []
+            mask = self.keywords.mask(doc, kind, language, in_force_only)
+            if covered is not None:
+                mask *= covered
+            keyword = self.keywords.search(query, n, mask) if mode != "dense" else []
             lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
             if mode == "hybrid":
-                lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only)
+                lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only, covered)
         with stage("fusion"):
             fused = reciprocal_rank_fusion(
                 lists,
@@ -369,7 +378,24 @@ class KnowledgeBase:
             with stage("provisions"):
                 hits = self._definitions_first(query, hits)
                 hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
+            if within is not None:  # a named provision outside the profile is not within it
+                hits = [h for h in hits if in_profile(within, h.passage.ref)]
         return hits[:k]
+
+    def _covered_rows(self, entries: tuple[str, ...]) -> np.ndarray:
+        """1.0 for the keyword rows (passages) that profile entries cover, 0.0 for the rest; kept until the store
+        changes (the keyword index's stamp), since a scenario's profile is searched again and again."""
+        return self._covered_cache(self.keywords.stamp, entries)
+
+    @cached_property
+    def _covered_cache(self) -> Any:
+        @lru_cache(maxsize=32)
+        def covered(stamp: str, entries: tuple[str, ...]) -> np.ndarray:
+            profile = list(entries)
+            rows = self.keywords.rows
+            return np.array([in_profile(profile, r.passage_id.partition("/")[0]) for r in rows], dtype=np.float32)
+
+        return covered
 
     def _definitions_first(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
         """For "what is a deployer?", the definition of that term among the candidates comes first."""
@@ -392,7 +418,14 @@ class KnowledgeBase:
         return matching + [h for h in hits if h not in matching]
 
     def _translated_keywords(
-        self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+        self,
+        query: str,
+        n: int,
+        doc: str | None,
+        kind: str | None,
+        language: str | None,
+        in_force_only: bool,
+        covered: np.ndarray | None = None,
     ) -> list[str]:
         """BM25 over the other language's passages with the question translated by the learnt lexicon:
         a Danish question's way into English-only texts (MDR, EHDS), an English one's into the Danish acts."""
@@ -406,16 +439,26 @@ class KnowledgeBase:
         if not tokens:
             return []
         mask = self.keywords.mask(doc, kind, target, in_force_only)
+        if covered is not None:
+            mask *= covered
         return [pid for pid, _ in self.keywords.search(query, n, mask, tokens=tokens)]
 
     def _dense(
-        self, query: str, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+        self,
+        query: str,
+        n: int,
+        doc: str | None,
+        kind: str | None,
+        language: str | None,
+        in_force_only: bool,
+        covered: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """Dense candidates (id, similarity). Filters are applied from the keyword index's fields after an
         over-fetch, since a filtered Chroma query costs several times an unfiltered one; a narrow filter
-        (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause."""
+        (doc, kind, language, the references `covered` marks) that would starve the over-fetch goes to Chroma as a
+        where clause."""
         vector = self.embed_query(query)
-        if doc is None and kind is None and language is None:
+        if doc is None and kind is None and language is None and covered is None:
             found = self.store.query(vector, 2 * n)
             kept = [(pid, s) for pid, s in found if self.keywords.passes(pid, None, None, None, in_force_only)]
             if len(kept) >= n or len(found) < 2 * n:
@@ -426,6 +469,9 @@ class KnowledgeBase:
                 conditions.append({name: value})
         if in_force_only:
             conditions.append({"in_force": True})
+        if covered is not None:
+            rows = self.keywords.rows
+            conditions.append({"ref": {"$in": sorted({rows[i].passage_id.partition("/")[0] for i in np.flatnonzero(covered)})}})
         where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
         return self.store.query(vector, n, where)
 

@@ -117,7 +117,8 @@ async def get_clause(
     summary="Find clauses: search filtered by document, kind (law, contract, guidance), language and scenario",
     description="`scenario` keeps the provisions that typically matter in that scenario (its profile) and the "
     "organisation's own documents tagged with it at upload. "
-    "The search is the same hybrid search as `/api/search`, over its best 50 candidates.",
+    "The search is the same hybrid search as `/api/search`, over its best 50 candidates (with `scenario`, the search "
+    "runs within the profile).",
     responses={
         422: {"model": ErrorBody, "description": "Empty query, unknown doc, kind, lang or scenario"},
         503: {"model": ErrorBody, "description": "The knowledge base is not built: run `kb ingest`"},
@@ -134,7 +135,7 @@ async def find_clauses(
     scenario: Annotated[str | None, Query(description="Only provisions of this scenario's profile, and uploads tagged with it")] = None,
     k: Annotated[int, Query(ge=1, le=CANDIDATES, description="How many clauses")] = 20,
 ) -> Any:
-    from kb.scenarios import in_profile, load_scenarios
+    from kb.scenarios import load_scenarios
 
     if not q.strip():
         return error_response(422, "invalid_q", "the query is empty", field="q")
@@ -148,16 +149,12 @@ async def find_clauses(
         )
     wanted = KIND_GROUPS.get(kind or "", (kind,) if kind else None)
     exact = kind if kind is not None and kind not in KIND_GROUPS else None
+    profile = kb.scenario_profile(scenario) if scenario else None
     try:
-        hits = await run_in_threadpool(kb.search, q, k=CANDIDATES, doc=doc, kind=exact, language=lang)
+        hits = await run_in_threadpool(kb.search, q, k=CANDIDATES, doc=doc, kind=exact, language=lang, within=profile)
     except InvalidFilterError as exc:
         if exc.field == "language":
             raise InvalidFilterError("lang", exc.value, exc.valid) from exc
         raise
-    profile = kb.scenario_profile(scenario) if scenario else None
-    kept = [
-        h
-        for h in hits
-        if (wanted is None or h.passage.kind in wanted) and (profile is None or in_profile(profile, h.passage.ref))
-    ]
+    kept = [h for h in hits if wanted is None or h.passage.kind in wanted]
     return [{**h.summary(), "kind": h.passage.kind} for h in kept[:k]]
