@@ -65,6 +65,19 @@ def test_contract_clause_leads_to_the_law_behind_it(client: httpx.Client) -> Non
     assert any(covers("gdpr:art-28", s["ref"]) for s in body["similar"])
 
 
+def test_similar_provisions_rest_on_the_whole_provision(client: httpx.Client) -> None:
+    """The same neighbours whichever language is shown, one per article; the model clauses' human oversight
+    clause leads to AI Act Article 14 (human oversight)."""
+    danish = client.get("/api/clauses/ai-act:art-26", params={"lang": "da"}).json()["similar"]
+    english = client.get("/api/clauses/ai-act:art-26", params={"lang": "en"}).json()["similar"]
+    assert danish and [s["ref"] for s in danish] == [s["ref"] for s in english]
+    units = [s["ref"].split(".")[0] for s in danish]
+    assert len(units) == len(set(units)), units
+    oversight = client.get("/api/clauses/mcc-ai-high-risk:section-7").json()
+    assert oversight["heading"].endswith("Human oversight")
+    assert covers("ai-act:art-14", oversight["similar"][0]["ref"]), oversight["similar"]
+
+
 def test_no_similar_provisions_asked_for(client: httpx.Client) -> None:
     # found by the schemathesis run: similar=0 reached Chroma as n_results=0 and gave a 500
     response = client.get("/api/clauses/ai-act:art-26", params={"similar": 0})

@@ -60,7 +60,7 @@ def clause_view(kb: KnowledgeBase, ref: str, language: str, similar: int) -> dic
     parallel = [p for lang, ps in sorted(by_language.items()) if lang != shown for p in ps]
     cited = sorted({c for p in passages for c in p.cites if not covers(ref, c)})
     kinds = list(LAW_KINDS) if own[0].kind not in LAW_KINDS else None
-    hits = kb.similar_in_other_documents(own, k=similar, kinds=kinds, language=shown)
+    hits = kb.similar_in_other_documents(passages, k=similar, kinds=kinds, language=shown)
     parents = parent_references(ref)
     return {
         "ref": ref,
