@@ -23,6 +23,7 @@ from service.config import ServiceSettings
 from service.logging_config import QuestionLogMiddleware
 from service.middleware import install_headers, install_limits
 from service.routes import ROUTERS
+from service.upload_worker import UploadWorker
 
 log = logging.getLogger("service")
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, service_settings: ServiceSettin
     )
     app.state.kb = KnowledgeBase(settings)
     app.state.service_settings = service_settings
+    app.state.upload_worker = UploadWorker()  # one per process, made before any request can race to make it
     # innermost first: the limits, then CORS around them (a 429 carries CORS headers), then the security headers
     if service_settings.log_questions:
         app.add_middleware(QuestionLogMiddleware)

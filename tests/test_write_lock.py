@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.upload import Uploads
@@ -115,6 +116,44 @@ def test_an_upload_waits_for_the_writer_before_it(
     kb = KnowledgeBase(Settings(data_dir=data_copy, corpus_dir=corpus_dir, manifest=subset_manifest))
     stored = [pid for pid in kb.store.hashes() if pid.startswith(f"{DOC_ID}:")]
     assert stored and sorted(stored) == sorted(r.passage_id for r in kb.keywords.rows if r.passage_id.startswith(f"{DOC_ID}:"))
+
+
+def test_uploads_waiting_for_the_writer_hold_no_request_thread(
+    data_copy: Path, small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path: Path
+) -> None:
+    """More uploads queue behind a writer than the service has request threads (40): each is still accepted at
+    once, status and search still answer, and once the writer is done every upload is embedded, in order."""
+    from tests.servers import serve
+    from tests.test_hostile_uploads import API_KEYS, upload
+
+    count = 45
+    env = kb_env(data_copy, subset_manifest, corpus_dir, KB_API_KEYS=API_KEYS, KB_RATE_LIMIT_PER_MINUTE="0")
+    holder = _hold(data_copy, env)
+    server = serve(env, tmp_path / "server.log")
+    try:
+        url = next(server)
+        with httpx.Client(base_url=url, timeout=20) as client:
+            for i in range(count):
+                text = f"# Låseregel {i}\n\nRegel nummer {i} om nøglebokse i afsnit {i * 7 % 13}.\n"
+                response = upload(client, f"regel-{i}.md", text.encode(), doc_id=f"lock-rule-{i}")
+                assert response.status_code == 202, response.text
+            assert client.get(f"/api/documents/lock-rule-{count - 1}").json()["status"] == "queued"
+            assert client.get("/api/search", params={"q": "databehandler"}).status_code == 200
+            assert holder.stdin is not None
+            holder.stdin.close()  # the other writer finishes
+            holder.wait(timeout=60)
+            deadline = time.monotonic() + 600
+            while client.get(f"/api/documents/lock-rule-{count - 1}").json()["status"] != "ready":
+                assert time.monotonic() < deadline, "the queued uploads were not embedded"
+                time.sleep(1)
+            records = [Uploads(data_copy).get(f"lock-rule-{i}") for i in range(count)]
+            assert all(r is not None and r.status == "ready" and r.passages == 1 for r in records)
+            finished = [r.updated_at for r in records]  # type: ignore[union-attr]
+            assert finished == sorted(finished), "embedded in the order they came"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        server.close()
 
 
 def test_a_corpus_ingest_waits_and_goes_on_when_the_writer_dies(

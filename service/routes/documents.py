@@ -3,19 +3,20 @@
 Writes (POST, DELETE) need an API key with write rights, checked before the body
 is read (service/auth.py), and are written to the audit log (service/audit.py).
 An upload is checked whole before anything is kept (ingest/upload.py) and then
-embedded in the background; `GET /api/documents/{doc_id}` shows how far it got.
+embedded by the process's upload worker (service/upload_worker.py), one after another;
+`GET /api/documents/{doc_id}` shows how far it got.
 At startup the router finishes uploads and deletions a killed process left behind.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
+from functools import partial
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, File, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, FastAPI, File, Form, Path, Request, Response, UploadFile
 
 from ingest.upload import (
     DOC_ID_PATTERN,
@@ -37,6 +38,7 @@ from service.config import ServiceSettings
 from service.deps import KB, BuiltKB
 from service.errors import ApiError
 from service.schemas import DocumentDeletedOut, DocumentOut, DocumentStatusOut, ErrorBody
+from service.upload_worker import UploadWorker
 
 log = logging.getLogger("service")
 
@@ -56,8 +58,16 @@ async def _finish_pending(app: FastAPI) -> AsyncIterator[None]:
             except Exception:  # the records keep their state; the next start tries again
                 log.exception("could not finish the pending uploads")
 
-        threading.Thread(target=run, name="upload-resume", daemon=True).start()
+        _upload_worker(app).submit(run)  # first in the queue: before any upload of this process
     yield
+
+
+def _upload_worker(app: FastAPI) -> UploadWorker:
+    """The process's upload worker (service/upload_worker.py), made on first use."""
+    worker = getattr(app.state, "upload_worker", None)
+    if worker is None:
+        worker = app.state.upload_worker = UploadWorker()
+    return worker
 
 
 router = APIRouter(prefix="/api", tags=["documents"], route_class=AuthFirstRoute, lifespan=_finish_pending)
@@ -128,7 +138,6 @@ def _ingest_in_background(
 def upload_document(
     request: Request,
     response: Response,
-    background: BackgroundTasks,
     kb: KB,
     caller: WriteKey,
     file: Annotated[UploadFile, File(description="The document: .pdf, .docx, .md, .html or Formex .xml")],
@@ -177,7 +186,7 @@ def upload_document(
     audit.write(
         who=caller.name, action="upload", outcome="accepted", doc_id=doc_id, sha256=record.sha256, size=record.bytes, status=202
     )
-    background.add_task(_ingest_in_background, kb, uploads, record.doc_id, limits, audit, passages)
+    _upload_worker(request.app).submit(partial(_ingest_in_background, kb, uploads, record.doc_id, limits, audit, passages))
     response.headers["Location"] = f"/api/documents/{record.doc_id}"
     return describe(record)
 
