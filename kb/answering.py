@@ -192,7 +192,8 @@ def compose(
 
 
 def _profile_summary(profile_refs: list[str], evidence: list[Evidence], numbers: dict[str, int]) -> list[str]:
-    """The scenario's provisions (and tagged uploads) among the evidence, as references (with [n] where cited), at most five."""
+    """The scenario's provisions (and tagged uploads) among the evidence, as references (with [n] where cited),
+    at most five."""
     shown: list[str] = []
     for entry in profile_refs:
         for ev in evidence:

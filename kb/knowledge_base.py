@@ -471,7 +471,8 @@ class KnowledgeBase:
             conditions.append({"in_force": True})
         if covered is not None:
             rows = self.keywords.rows
-            conditions.append({"ref": {"$in": sorted({rows[i].passage_id.partition("/")[0] for i in np.flatnonzero(covered)})}})
+            refs = sorted({rows[i].passage_id.partition("/")[0] for i in np.flatnonzero(covered)})
+            conditions.append({"ref": {"$in": refs}})
         where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
         return self.store.query(vector, n, where)
 
@@ -639,12 +640,10 @@ class KnowledgeBase:
             return []
         model = self.embedder.model_name
         stored = self.store.vectors_for_hashes(sorted({p.content_hash(model) for p in passages}))
-        if stored:
-            vector = np.mean(np.stack(list(stored.values())), axis=0)
-            vector /= np.linalg.norm(vector) or 1.0
-        else:  # not stored (never the case for a passage read from the store): embed its text instead
-            headings = "\n".join(dict.fromkeys(p.heading for p in passages))
-            vector = self.embed_query(f"{headings}\n{' '.join(p.text for p in passages)}"[:MAX_QUESTION_CHARS])
+        if not stored:  # passages that are not in the store have no neighbours in it either
+            return []
+        vector = np.mean(np.stack(list(stored.values())), axis=0)
+        vector /= np.linalg.norm(vector) or 1.0
         conditions: list[dict[str, Any]] = [{"doc_id": {"$ne": passages[0].doc_id}}, {"in_force": True}]
         if kinds:
             conditions.append({"kind": {"$in": kinds}})
@@ -654,10 +653,13 @@ class KnowledgeBase:
         seen: set[tuple[str, str]] = set()
         for pid, similarity in found:
             passage = known.get(pid)
-            unit = (passage.doc_id, passage.locator.split(".")[0]) if passage is not None else None
-            if passage is not None and unit not in seen and len(hits) < k:
-                seen.add(unit)  # type: ignore[arg-type]
-                hits.append(SearchHit(passage=passage, score=similarity, dense_score=similarity))
+            if passage is None or len(hits) >= k:
+                continue
+            unit = (passage.doc_id, passage.locator.split(".")[0])
+            if unit in seen:
+                continue
+            seen.add(unit)
+            hits.append(SearchHit(passage=passage, score=similarity, dense_score=similarity))
         return self._in_language(hits, language) if language else hits
 
     # --- answering ------------------------------------------------------------------
@@ -766,6 +768,7 @@ class KnowledgeBase:
         from kb.abstention import load_model
         from kb.answering import Composition, Evidence, compose, declined_text
         from kb.language import detect_language
+
         question = check_question(question)
         language = check_language(language) or detect_language(question)
         with stage("scenario"):

@@ -137,7 +137,8 @@ def test_the_scenario_filter_searches_within_the_profile(client: httpx.Client) -
     within = client.get("/api/clauses", params={"q": "innovationspartnerskab", "scenario": "demo"}).json()
     assert len(within) == 20 and all(in_profile(profile, h["ref"]) for h in within)
     assert filtered_afterwards[0]["passage_id"] in {h["passage_id"] for h in within[:5]}
-    english = client.get("/api/clauses", params={"q": "innovationspartnerskab", "scenario": "demo", "lang": "en"}).json()
+    english = client.get("/api/clauses", params={"q": "innovationspartnerskab", "scenario": "demo", "lang": "en"})
+    english = english.json()
     assert english and all(h["language"] == "en" and in_profile(profile, h["ref"]) for h in english)
 
 

@@ -151,7 +151,8 @@ def test_a_tagged_upload_joins_its_scenario(client: httpx.Client, uploaded_guide
     assert all(h["doc_id"] != "testby-guide" for h in demo), demo[:2]
 
     def scenario_provisions(scenario: str) -> str:
-        response = client.post("/api/ask", json={"question": "Hvornår skal Blåbærprotokollen udfyldes?", "scenario": scenario})
+        question = "Hvornår skal Blåbærprotokollen udfyldes?"
+        response = client.post("/api/ask", json={"question": question, "scenario": scenario})
         assert response.status_code == 200, response.text
         answer = response.json()
         assert not answer["abstained"] and answer["citations"][0]["doc_id"] == "testby-guide", answer

@@ -132,7 +132,9 @@ async def find_clauses(
         str | None, Query(description="law, contract or guidance (or a precise kind: regulation, directive, act)")
     ] = None,
     lang: Annotated[str | None, Query(description="Only passages in this language: da, en")] = None,
-    scenario: Annotated[str | None, Query(description="Only provisions of this scenario's profile, and uploads tagged with it")] = None,
+    scenario: Annotated[
+        str | None, Query(description="Only provisions of this scenario's profile, and uploads tagged with it")
+    ] = None,
     k: Annotated[int, Query(ge=1, le=CANDIDATES, description="How many clauses")] = 20,
 ) -> Any:
     from kb.scenarios import load_scenarios

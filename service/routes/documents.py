@@ -186,7 +186,8 @@ def upload_document(
     audit.write(
         who=caller.name, action="upload", outcome="accepted", doc_id=doc_id, sha256=record.sha256, size=record.bytes, status=202
     )
-    _upload_worker(request.app).submit(partial(_ingest_in_background, kb, uploads, record.doc_id, limits, audit, passages))
+    job = partial(_ingest_in_background, kb, uploads, record.doc_id, limits, audit, passages)
+    _upload_worker(request.app).submit(job)
     response.headers["Location"] = f"/api/documents/{record.doc_id}"
     return describe(record)
 
