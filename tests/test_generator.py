@@ -282,7 +282,8 @@ def test_slow_server_falls_back_within_the_timeout(server) -> None:  # type: ign
     result = _ask(server, "slow", timeout_s=timeout_s)
     elapsed = time.monotonic() - start
     assert result == (FALLBACK, EXTRACTIVE)
-    assert elapsed < timeout_s + DEADLINE_GRACE_S + 0.5, elapsed
+    # the server sleeps 30 s; a few seconds of slack keep a loaded CI machine from failing a test of the deadline
+    assert elapsed < timeout_s + DEADLINE_GRACE_S + 5, elapsed
 
 
 def test_unreachable_server_falls_back() -> None:
@@ -295,7 +296,7 @@ def test_unreachable_server_falls_back() -> None:
     assert answerer is not None
     start = time.monotonic()
     assert answerer.answer("q", "en", EVIDENCE, "DEMO", lambda: FALLBACK) == (FALLBACK, EXTRACTIVE)
-    assert time.monotonic() - start < 2.0 + DEADLINE_GRACE_S
+    assert time.monotonic() - start < 2.0 + DEADLINE_GRACE_S + 5
     answerer.close()
 
 
