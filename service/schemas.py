@@ -144,6 +144,7 @@ class PassageOut(_Out):
     piece: int
     text_key: str
     origin: str
+    scenarios: list[str] = Field(default_factory=list, description="An upload's scenario tags (empty for the corpus)")
 
 
 class PassageView(BaseModel):
