@@ -193,6 +193,16 @@ class PassageStore:
                 found[meta["content_hash"]] = np.asarray(vector, dtype=np.float32)
         return found
 
+    @_reaching_store
+    def vectors(self, passage_ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by passage id (missing ones left out)."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(passage_ids), 500):
+            result = self.collection.get(ids=passage_ids[start : start + 500], include=["embeddings"])
+            for pid, vector in zip(result["ids"], result["embeddings"], strict=True):
+                found[pid] = np.asarray(vector, dtype=np.float32)
+        return found
+
     def iter_passages(self, where: dict[str, Any] | None = None) -> Iterator[Passage]:
         """Every stored passage (matching `where`), page by page."""
         for batch in self._pages(where=where, include=["metadatas", "documents"]):

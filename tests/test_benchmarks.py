@@ -60,6 +60,15 @@ def test_breakdown_prints_every_stage(small_kb: KnowledgeBase) -> None:
     assert "share" in out
 
 
+def test_clause_benchmark_times_search_and_the_clause_view(small_kb: KnowledgeBase) -> None:
+    out, result = _run("eval.bench_clauses", ["--repeat", "1"], small_kb)
+    assert result["search"]["n"] == 10 and result["search_within_scenario"]["n"] == 40
+    assert "ai-act:art-26" in result["refs"] and "mdr:art-20" not in result["refs"]  # the subset holds no MDR Art. 20
+    assert result["clause_view"]["n"] == len(result["refs"])
+    assert all(result[name]["p50_ms"] > 0 for name in ("search", "search_within_scenario", "clause_view"))
+    assert "clause_view" in out
+
+
 @pytest.mark.slow
 def test_http_benchmark_embedded_and_server(small_kb: KnowledgeBase) -> None:
     out, result = _run(

@@ -269,6 +269,24 @@ def test_server_mode_answers_like_the_embedded_store(server_mode: str, embedded_
 
 
 @pytest.mark.slow
+def test_server_mode_finds_clauses_like_the_embedded_store(server_mode: str, embedded_mode: str) -> None:
+    """The clause finder's scenario filter (stored vectors scored in the service) and the clause view's similar
+    provisions (an over-fetch filtered in the service) give the same in both modes."""
+    paths = [
+        "/api/clauses?q=konsekvensanalyse&scenario=loesning",
+        "/api/clauses?q=high-risk%20AI%20system&scenario=demo&lang=en",
+        "/api/clauses/ai-act:art-26?lang=da",
+        "/api/clauses/gdpr:art-35?lang=en",
+    ]
+    for path in paths:
+        served, embedded = (httpx.get(base + path, timeout=120) for base in (server_mode, embedded_mode))
+        assert served.status_code == embedded.status_code == 200, (path, served.text[:500])
+        assert served.json() == embedded.json(), path
+        body = served.json()
+        assert body if isinstance(body, list) else body["similar"], path
+
+
+@pytest.mark.slow
 def test_every_worker_picks_up_a_new_ingest_without_restart(
     server_mode: str, embedded_mode: str, envs: dict[str, dict[str, str]], manifests: dict[str, Path], chroma: ChromaServer
 ) -> None:
