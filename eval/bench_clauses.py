@@ -21,10 +21,10 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from kb.clauses import clause_view
 from kb.knowledge_base import KnowledgeBase
 from kb.scenarios import SCENARIO_IDS
 from kb.settings import get_settings
-from service.routes.clauses import clause_view
 
 QUERIES = [
     "databehandleraftale", "innovationspartnerskab", "CE-mærkning", "logs deployer", "klinisk afprøvning",

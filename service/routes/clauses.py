@@ -1,5 +1,6 @@
-"""GET /api/clauses/{ref}: one provision for the clause finder, with what it cites, what cites it and the most
-similar provisions in the other documents."""
+"""/api/clauses: the clause finder's search (filtered by document, kind, language and scenario) and
+`GET /api/clauses/{ref}`, one provision with what it cites, what cites it and the most similar provisions in the
+other documents (kb/clauses.py)."""
 
 from __future__ import annotations
 
@@ -8,75 +9,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
+from kb.clauses import LAW_KINDS, clause_view
 from kb.errors import InvalidFilterError
-from kb.knowledge_base import MAX_QUESTION_CHARS, KnowledgeBase, check_language
-from kb.passage import Passage
-from kb.references import covers, parent_references, parse_reference
+from kb.knowledge_base import MAX_QUESTION_CHARS, check_language
+from kb.references import parse_reference
 from service.deps import BuiltKB
 from service.errors import error_response
 from service.schemas import ClauseHitOut, ClauseView, ErrorBody
 
 router = APIRouter(prefix="/api", tags=["clauses"])
 
-# The kinds that are law: a contract clause or a piece of guidance leads to these.
-LAW_KINDS = ("regulation", "directive", "act")
-MAX_LINKS = 60
 # The clause finder's kind filter: the three groups a procurement officer thinks in, and the kinds of each.
 KIND_GROUPS: dict[str, tuple[str, ...]] = {"law": LAW_KINDS, "contract": ("contract",), "guidance": ("guidance",)}
 CANDIDATES = 50
-
-
-def _links(kb: KnowledgeBase, refs: list[str], language: str) -> list[dict[str, Any]]:
-    """Each reference with the title and heading of its first passage (in `language` where it exists)."""
-    from kb.provisions import NamedProvision
-
-    out = []
-    for ref in refs[:MAX_LINKS]:
-        doc_id, _, locator = ref.partition(":")
-        found = kb.provision_passages(NamedProvision(locator, (doc_id,)), language, limit=1)
-        first = found[0] if found else None
-        out.append(
-            {
-                "ref": ref,
-                "doc_id": doc_id,
-                "title": first.title if first else None,
-                "heading": first.heading if first else None,
-                "known": first is not None,
-            }
-        )
-    return out
-
-
-def clause_view(kb: KnowledgeBase, ref: str, language: str, similar: int) -> dict[str, Any] | None:
-    """The clause view of `ref`, or None when the knowledge base holds no passage in force under it."""
-    passages = kb.passages_for_ref(ref)
-    if not passages:
-        return None
-    by_language: dict[str, list[Passage]] = {}
-    for passage in passages:
-        by_language.setdefault(passage.language, []).append(passage)
-    shown = language if language in by_language else min(by_language)
-    own = by_language[shown]
-    parallel = [p for lang, ps in sorted(by_language.items()) if lang != shown for p in ps]
-    cited = sorted({c for p in passages for c in p.cites if not covers(ref, c)})
-    kinds = list(LAW_KINDS) if own[0].kind not in LAW_KINDS else None
-    hits = kb.similar_in_other_documents(passages, k=similar, kinds=kinds, language=shown)
-    parents = parent_references(ref)
-    return {
-        "ref": ref,
-        "doc_id": own[0].doc_id,
-        "title": own[0].title,
-        "kind": own[0].kind,
-        "heading": own[0].heading,
-        "language": shown,
-        "languages": sorted(by_language),
-        "parent": parents[1] if len(parents) > 1 else None,
-        "passages": own,
-        "parallel": parallel,
-        "cites": _links(kb, cited, shown),
-        "cited_by": _links(kb, kb.cited_by(ref), shown),
-        "similar": [{**hit.summary(), "kind": hit.passage.kind} for hit in hits],
-    }
 
 
 @router.get(
