@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel
@@ -31,6 +31,14 @@ from kb.store import PassageStore, open_client
 from kb.timing import stage
 
 log = logging.getLogger(__name__)
+
+
+class _Covered(NamedTuple):
+    """The passages a profile covers: a mask over the keyword rows, and the rows with a stored vector with it."""
+
+    rows: np.ndarray  # float32, 1.0 where covered
+    indices: np.ndarray  # keyword row numbers of the covered passages with a stored vector
+    vectors: np.ndarray  # their vectors, one row each
 
 
 class SearchHit(BaseModel):
@@ -339,16 +347,13 @@ class KnowledgeBase:
         n = max(self.settings.candidates, k)
         if mode not in ("hybrid", "dense", "keyword"):
             raise ValueError(f"unknown search mode {mode!r}")
-        entries = tuple(within) if within is not None else None
-        covered = self._covered_rows(entries) if entries is not None else None
-        if covered is not None and not covered.any():
+        covered = self._covered(tuple(within)) if within is not None else None
+        if covered is not None and not covered.rows.any():
             return []
         with stage("dense"):
-            dense = self._dense(query, n, doc, kind, language, in_force_only, entries) if mode != "keyword" else []
+            dense = self._dense(query, n, doc, kind, language, in_force_only, covered) if mode != "keyword" else []
         with stage("bm25"):
-            mask = self.keywords.mask(doc, kind, language, in_force_only)
-            if covered is not None:
-                mask *= covered
+            mask = self._mask(doc, kind, language, in_force_only, covered)
             keyword = self.keywords.search(query, n, mask) if mode != "dense" else []
             lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
             if mode == "hybrid":
@@ -383,39 +388,34 @@ class KnowledgeBase:
                 hits = [h for h in hits if in_profile(within, h.passage.ref)]
         return hits[:k]
 
-    def _covered_rows(self, entries: tuple[str, ...]) -> np.ndarray:
-        """1.0 for the keyword rows (passages) that profile entries cover, 0.0 for the rest; kept until the store
-        changes (the keyword index's stamp), since a scenario's profile is searched again and again."""
+    def _covered(self, entries: tuple[str, ...]) -> _Covered:
+        """The passages profile entries cover, with their stored vectors; kept until the store changes (the keyword
+        index's stamp), since a scenario's profile is searched again and again. A profile holds a few hundred
+        passages: scoring them all here costs under a millisecond, where a Chroma query filtered to their
+        references cost 60-100 ms."""
         return self._covered_cache(self.keywords.stamp, entries)
-
-    def _covered_vectors(self, entries: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """The keyword rows the entries cover (indices) and their stored vectors, kept like `_covered_rows`: a
-        profile holds a few hundred passages, and scoring them all here costs less than a millisecond where a
-        Chroma query filtered to their references cost 60-100 ms."""
-        return self._covered_vectors_cache(self.keywords.stamp, entries)
-
-    @cached_property
-    def _covered_vectors_cache(self) -> Any:
-        @lru_cache(maxsize=32)
-        def vectors(stamp: str, entries: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-            indices = np.flatnonzero(self._covered_rows(entries))
-            rows = self.keywords.rows
-            stored = self.store.vectors([rows[i].passage_id for i in indices])
-            kept = np.array([i for i in indices if rows[i].passage_id in stored], dtype=np.int64)
-            matrix = np.stack([stored[rows[i].passage_id] for i in kept]) if len(kept) else np.zeros((0, 1), np.float32)
-            return kept, matrix
-
-        return vectors
 
     @cached_property
     def _covered_cache(self) -> Any:
         @lru_cache(maxsize=32)
-        def covered(stamp: str, entries: tuple[str, ...]) -> np.ndarray:
+        def covered(stamp: str, entries: tuple[str, ...]) -> _Covered:
             profile = list(entries)
             rows = self.keywords.rows
-            return np.array([in_profile(profile, r.passage_id.partition("/")[0]) for r in rows], dtype=np.float32)
+            mask = np.array([in_profile(profile, r.passage_id.partition("/")[0]) for r in rows], dtype=np.float32)
+            candidates = np.flatnonzero(mask)
+            stored = self.store.vectors([rows[i].passage_id for i in candidates])
+            indices = np.array([i for i in candidates if rows[i].passage_id in stored], dtype=np.int64)
+            vectors = np.stack([stored[rows[i].passage_id] for i in indices]) if len(indices) else np.zeros((0, 1))
+            return _Covered(mask, indices, vectors.astype(np.float32))
 
         return covered
+
+    def _mask(
+        self, doc: str | None, kind: str | None, language: str | None, in_force_only: bool, covered: _Covered | None
+    ) -> np.ndarray:
+        """The keyword index's filter mask, narrowed to the covered passages when searching within a profile."""
+        mask = self.keywords.mask(doc, kind, language, in_force_only)
+        return mask * covered.rows if covered is not None else mask
 
     def _definitions_first(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
         """For "what is a deployer?", the definition of that term among the candidates comes first."""
@@ -445,7 +445,7 @@ class KnowledgeBase:
         kind: str | None,
         language: str | None,
         in_force_only: bool,
-        covered: np.ndarray | None = None,
+        covered: _Covered | None = None,
     ) -> list[str]:
         """BM25 over the other language's passages with the question translated by the learnt lexicon:
         a Danish question's way into English-only texts (MDR, EHDS), an English one's into the Danish acts."""
@@ -458,9 +458,7 @@ class KnowledgeBase:
         tokens = self.keywords.translated_tokens(query, source)
         if not tokens:
             return []
-        mask = self.keywords.mask(doc, kind, target, in_force_only)
-        if covered is not None:
-            mask *= covered
+        mask = self._mask(doc, kind, target, in_force_only, covered)
         return [pid for pid, _ in self.keywords.search(query, n, mask, tokens=tokens)]
 
     def _dense(
@@ -471,19 +469,18 @@ class KnowledgeBase:
         kind: str | None,
         language: str | None,
         in_force_only: bool,
-        within: tuple[str, ...] | None = None,
+        covered: _Covered | None = None,
     ) -> list[tuple[str, float]]:
         """Dense candidates (id, similarity). Filters are applied from the keyword index's fields after an
         over-fetch, since a filtered Chroma query costs several times an unfiltered one; a narrow filter
         (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause. Within a profile
-        (`within`) every covered passage is scored exactly, from its stored vector."""
+        every `covered` passage is scored exactly, from its stored vector."""
         vector = self.embed_query(query)
-        if within is not None:
-            indices, matrix = self._covered_vectors(within)
-            keep = self.keywords.mask(doc, kind, language, in_force_only)[indices] > 0
-            scores = (matrix[keep] @ vector).astype(np.float32) if keep.any() else np.zeros(0, np.float32)
+        if covered is not None:
+            keep = self.keywords.mask(doc, kind, language, in_force_only)[covered.indices] > 0
+            scores = covered.vectors[keep] @ vector if keep.any() else np.zeros(0, np.float32)
             rows = self.keywords.rows
-            found = [(rows[i].passage_id, float(score)) for i, score in zip(indices[keep], scores, strict=True)]
+            found = [(rows[i].passage_id, float(score)) for i, score in zip(covered.indices[keep], scores, strict=True)]
             return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:n]
         if doc is None and kind is None and language is None:
             found = self.store.query(vector, 2 * n)
@@ -625,23 +622,17 @@ class KnowledgeBase:
         from kb.references import parse_reference
 
         parsed = parse_reference(ref)
-        if self.is_built():  # the ids from the keyword index, the passages from the cache: not a whole act from Chroma
-            ids = [
-                r.passage_id
-                for r in self.keywords.rows
-                if r.doc_id == parsed.doc_id
-                and covers(ref, r.passage_id.partition("/")[0])
-                and (not language or r.language == language)
-                and (r.in_force or not in_force_only)
-            ]
-            found: list[Passage] = list(self._passages_by_id(ids).values())
-        else:
-            conditions: list[dict[str, Any]] = [{"doc_id": parsed.doc_id}]
-            if language:
-                conditions.append({"language": language})
-            if in_force_only:
-                conditions.append({"in_force": True})
-            found = [p for p in self.store.find({"$and": conditions}) if covers(ref, p.ref)]
+        if not self.is_built():
+            raise NotBuiltError(str(self.settings.data_dir))
+        ids = [  # from the keyword index, the passages from the cache: not a whole act from Chroma
+            r.passage_id
+            for r in self.keywords.rows
+            if r.doc_id == parsed.doc_id
+            and covers(ref, r.passage_id.partition("/")[0])
+            and (not language or r.language == language)
+            and (r.in_force or not in_force_only)
+        ]
+        found = self._passages_by_id(ids).values()
         return sorted(found, key=lambda p: (p.language, p.order))
 
     def cited_by(self, ref: str) -> list[str]:

@@ -36,10 +36,6 @@ class UploadWorker:
                 self._thread.start()
         self._jobs.put(job)
 
-    def waiting(self) -> int:
-        """Jobs queued and not yet started."""
-        return self._jobs.qsize()
-
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
