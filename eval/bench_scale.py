@@ -59,7 +59,7 @@ from kb.settings import REPO_ROOT, get_settings
 
 COLLECTION = "scale"
 _SENTENCE = re.compile(r"(?<=[.;:!?])\s+")
-DENSE_FETCH = 100  # what KnowledgeBase._dense asks Chroma for: 2 x 50 candidates, filtered afterwards
+DENSE_FETCH = 100  # what Retriever._dense asks Chroma for: 2 x 50 candidates, filtered afterwards
 CANDIDATES = 50
 TOP = 10
 
