@@ -39,11 +39,18 @@ def _fit(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 4000, rate:
     return w, b
 
 
+MAX_DECLINED = 0.08  # the share of answerable questions the model may decline (issue 14's aim)
+
+
 def _best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """The threshold with the best macro-F1 of (answer, decline), and that F1."""
-    best = (0.5, -1.0)
-    for t in np.unique(np.concatenate([p, [0.5]])):
+    """The threshold with the best macro-F1 of (answer, decline) among those that decline at most MAX_DECLINED of
+    the answerable questions (declining a question the corpus answers costs more than answering one it does not),
+    and that F1."""
+    best = (0.0, -1.0)
+    for t in np.unique(np.concatenate([p, [0.0]])):
         answer = p >= t
+        if np.sum(~answer & (y == 1)) > MAX_DECLINED * max(np.sum(y == 1), 1):
+            continue
         f1s = []
         for positive, predicted in ((y == 1, answer), (y == 0, ~answer)):
             tp = np.sum(positive & predicted)

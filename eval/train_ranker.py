@@ -1,7 +1,8 @@
 """Train the unit ranker (kb/ranker.py) on questions made from the corpus's own structure, plus calibration.jsonl.
 
 Never on the tuning or test questions: those measure it. The training questions are
-- a unit's heading, its number stripped ("Obligations of deployers of high-risk AI systems" -> ai-act:art-26);
+- a unit's heading, its number stripped ("Obligations of deployers of high-risk AI systems" -> ai-act:art-26),
+  for some of them with the act's name added ("… under the AI Act"), as users often say which act they mean;
 - a definition asked for ("What is a 'deployer'?" / "Hvad er en »idriftsætter«?" -> the article that defines it);
 - the opening words of a recital, for the articles it cites (recital 93 -> Article 26), the recital itself left out;
 - the answerable questions of eval/datasets/calibration.jsonl (real questions, weighted higher).
@@ -9,7 +10,7 @@ Each question's candidate units (kb.retrieval.unit_candidates) are labelled 1 wh
 A logistic regression (scikit-learn) is fitted on the standardised features; its regularisation is chosen by
 cross-validation over training questions (grouped by question). The weights go to kb/data/ranker.json (or --out).
 
-    python -m eval.train_ranker [--out kb/data/ranker.json] [--per-doc 40] [--seed 7]
+    python -m eval.train_ranker [--out kb/data/ranker.json] [--per-doc 80] [--calibration-weight 8] [--seed 7]
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from kb.knowledge_base import KnowledgeBase
-from kb.provisions import defined_term
+from kb.provisions import QUESTION_ACT_NAMES, defined_term
 from kb.question import Question
 from kb.ranker import FEATURES, MODEL_FILE, RankerModel
 from kb.settings import Settings
 from kb.unit_index import unit_kind, unit_of
 
 CALIBRATION = Path(__file__).parent / "datasets" / "calibration.jsonl"
+NAMED_SHARE = 0.4  # the share of heading questions that name their act
 _NUMBERING = re.compile(
     r"^\s*(?:(?:Article|Artikel|Art\.|Annex|Bilag|Section|Afsnit|Punkt|Kapitel|Chapter)\s+[\dIVXLC]+[a-z]?\.?|§\s*\d+\s*[a-z]?\.?|[\d.]+)\s*[-–:.]?\s*",
     re.IGNORECASE,
@@ -56,6 +58,9 @@ def _clean_heading(heading: str) -> str:
 def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> list[TrainingQuestion]:
     """Questions from headings, definitions and recitals of every in-force text."""
     units = kb.units
+    act_names: dict[str, list[str]] = {}
+    for name, doc_id in sorted(QUESTION_ACT_NAMES.items()):
+        act_names.setdefault(doc_id, []).append(name)
     by_doc: dict[str, list[TrainingQuestion]] = {}
     seen: set[str] = set()
     for row in units.rows:
@@ -65,6 +70,10 @@ def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> 
         if len(heading.split()) < 3 or heading.lower() in seen:
             continue
         seen.add(heading.lower())
+        names = act_names.get(row.doc_id)
+        if names and rng.random() < NAMED_SHARE:  # users often say which act they mean: "… efter MDR"
+            name = rng.choice(names)
+            heading = f"{heading} efter {name}" if row.language == "da" else f"{heading} under the {name}"
         by_doc.setdefault(row.doc_id, []).append(TrainingQuestion(heading, {row.ref}, "heading"))
     out: list[TrainingQuestion] = []
     for questions in by_doc.values():
@@ -95,14 +104,14 @@ def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> 
     return out
 
 
-def calibration_questions(path: Path = CALIBRATION) -> list[TrainingQuestion]:
+def calibration_questions(path: Path = CALIBRATION, weight: float = 3.0) -> list[TrainingQuestion]:
     out = []
     for line in path.read_text().splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
         if row.get("answerable") and row.get("gold_refs"):
-            out.append(TrainingQuestion(row["question"], {unit_of(g) for g in row["gold_refs"]}, "calibration", weight=3.0))
+            out.append(TrainingQuestion(row["question"], {unit_of(g) for g in row["gold_refs"]}, "calibration", weight=weight))
     return out
 
 
@@ -117,12 +126,12 @@ def features_for(kb: KnowledgeBase, q: TrainingQuestion) -> tuple[list[str], np.
     return refs, x
 
 
-def train(kb: KnowledgeBase, per_doc: int = 40, seed: int = 7, log=print) -> RankerModel:  # type: ignore[no-untyped-def]
+def train(kb: KnowledgeBase, per_doc: int = 80, seed: int = 7, calibration_weight: float = 8.0, log=print) -> RankerModel:  # type: ignore[no-untyped-def]
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
     rng = random.Random(seed)
-    questions = generated_questions(kb, per_doc, rng) + calibration_questions()
+    questions = generated_questions(kb, per_doc, rng) + calibration_questions(weight=calibration_weight)
     xs, ys, ws, groups = [], [], [], []
     counts: dict[str, int] = {}
     for g, q in enumerate(questions):
@@ -172,6 +181,8 @@ def train(kb: KnowledgeBase, per_doc: int = 40, seed: int = 7, log=print) -> Ran
             "questions": counts,
             "candidate_rows": len(y),
             "C": best_c,
+            "per_doc": per_doc,
+            "calibration_weight": calibration_weight,
             "cv_unit_mrr@10": round(best, 4),
             "passages": int(kb.catalog["passages"]),
             "note": "generated from headings, definitions and recitals of the corpus, plus calibration.jsonl; "
@@ -183,13 +194,14 @@ def train(kb: KnowledgeBase, per_doc: int = 40, seed: int = 7, log=print) -> Ran
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
-    parser.add_argument("--per-doc", type=int, default=40)
+    parser.add_argument("--per-doc", type=int, default=80)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--calibration-weight", type=float, default=8.0, help="weight of a real calibration question")
     args = parser.parse_args(argv)
     kb = KnowledgeBase(Settings())
     if not kb.is_built():
         sys.exit(f"the knowledge base in {kb.settings.data_dir} is not built: run `kb ingest`")
-    model = train(kb, args.per_doc, args.seed, log=lambda m: print(m, file=sys.stderr))
+    model = train(kb, args.per_doc, args.seed, args.calibration_weight, log=lambda m: print(m, file=sys.stderr))
     model.save(args.out)
     print(json.dumps(model.trained_on, indent=1))
 

@@ -110,3 +110,10 @@ def test_a_named_provision_asked_about_what_it_does_not_hold_is_declined(small_k
     assert declined.abstained and declined.see_also
     assert not small_kb.ask("Hvad siger artikel 26 i AI-forordningen?").abstained
     assert not small_kb.ask("Hvad siger artikel 26 i AI-forordningen om logfiler?").abstained
+
+
+def test_negotiating_for_a_solution_on_the_market_is_answered_from_the_procurement_act(small_kb: KnowledgeBase) -> None:
+    # issue 14: this was declined
+    answer = small_kb.ask("Can we negotiate with suppliers when buying an AI solution that is already on the market?")
+    assert not answer.abstained
+    assert any(c.ref.startswith("udbudsloven:§-6") for c in answer.citations), [c.ref for c in answer.citations]
