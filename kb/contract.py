@@ -487,6 +487,8 @@ def contract_docx(draft: dict[str, Any]) -> bytes:
 
     words = WORDS[draft["language"]]
     document = Document()
+    # style objects looked up once: python-docx finds a style by name with a scan of the whole style sheet
+    quote_style, bullet_style = document.styles["Quote"], document.styles["List Bullet"]
     document.core_properties.title = f"{words['title']}: {draft['scenario_label']}"
     document.core_properties.language = draft["language"]
     document.add_heading(f"{words['title']}: {draft['scenario_label']}", level=0)
@@ -503,7 +505,7 @@ def contract_docx(draft: dict[str, Any]) -> bytes:
         document.add_paragraph(words["none"])
     document.add_heading(words["versions"], level=2)
     for version in draft["versions"]:
-        document.add_paragraph(f"{version['title']} ({version['doc_id']}): {version['version']}, {version['language']}", style="List Bullet")
+        document.add_paragraph(f"{version['title']} ({version['doc_id']}): {version['version']}, {version['language']}", style=bullet_style)
     document.add_paragraph().add_run(words["disclaimer"]).italic = True
     document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
     for number, section in enumerate(draft["sections"], 1):
@@ -515,10 +517,10 @@ def contract_docx(draft: dict[str, Any]) -> bytes:
         for clause in section["clauses"]:
             document.add_heading(_clause_label(clause, words) + _open_note(clause, words), level=3)
             if not clause["passages"]:
-                document.add_paragraph(words["missing"], style="Quote")
+                document.add_paragraph(words["missing"], style=quote_style)
             points = [p["text"] for p in clause["fill_ins"]]
             for passage in clause["passages"]:
-                _highlighted(document.add_paragraph(style="Quote"), passage["text"], points)
+                _highlighted(document.add_paragraph(style=quote_style), passage["text"], points)
         if section["provisions"]:
             document.add_heading(words["provisions"], level=2)
             for n, provision in enumerate(section["provisions"], 1):
@@ -526,7 +528,7 @@ def contract_docx(draft: dict[str, Any]) -> bytes:
         if section["fill_ins"]:
             document.add_heading(words["fill_in"], level=2)
             for point in section["fill_ins"]:
-                paragraph = document.add_paragraph(style="List Bullet")
+                paragraph = document.add_paragraph(style=bullet_style)
                 _highlighted(paragraph, point["text"], [point["text"]])
                 paragraph.add_run(f" ({words[point['kind']]}; {', '.join(point['refs'])})")
     buffer = io.BytesIO()

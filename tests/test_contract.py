@@ -340,3 +340,12 @@ def test_cli_contract(small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir
     assert headings == [f"{n}. {s['title']}" for n, s in enumerate(draft["sections"], 1)]
     bad = _kb("contract", "--scenario", "loesning", "--answer", "high_risk=maybe", env=env)
     assert bad.returncode != 0 and b"annex_i, annex_iii, no, unknown" in bad.stderr and not bad.stdout
+
+
+def test_benchmark_times_the_draft_and_its_documents(small_kb: KnowledgeBase) -> None:
+    from eval.bench_contract import CASES, main
+
+    result = main(["--repeat", "1"], kb=small_kb)
+    for name in ("rules_only", "draft", "markdown", "docx"):
+        assert result[name]["n"] == len(CASES) and 0 < result[name]["p50_ms"] <= result[name]["max_ms"], name
+    assert result["most_passages_quoted"] > 50 and result["first_build_ms"] > 0

@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from service.middleware import CSP
+from tests.test_limits import _assets
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -47,7 +50,11 @@ def test_api_contract_json_docx_and_markdown(live_server: str) -> None:
         markdown = client.get("/api/contract.md", params=params)
         assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
         assert markdown.text.startswith("# Contract draft: Solution") and "mcc-ai-high-risk:section-7" in markdown.text
-        assert client.get("/contract").headers["content-type"].startswith("text/html")
+        # the page fits the strict policy: no inline script or style, nothing from another origin
+        page = client.get("/contract")
+        assert page.headers["content-type"].startswith("text/html") and page.headers["content-security-policy"] == CSP
+        assets = _assets(page.text)
+        assert assets.inline == [] and all(u.startswith("/static/") for u in assets.urls), assets.urls
 
 
 @pytest.mark.parametrize(
@@ -101,7 +108,7 @@ def test_walk_the_contract_page_to_the_download(page, live_server: str, screensh
     page.wait_for_selector(".section[data-section-id=ce-evidence]")
     assert page.locator("h1").inner_text() == "A contract draft for your scenario"
     assert page.locator("#answer-list dd[data-key=medical_purpose]").inner_text().startswith("Yes")
-    screenshot("first-question")
+    screenshot("from-roadmap")
 
     # the draft grows: unknown high-risk status keeps both clause sets, answers settle them
     duties = page.locator(".section[data-section-id=deployer-duties]")
