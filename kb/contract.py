@@ -158,8 +158,8 @@ def parse_contract_rules(data: object, roadmap: Rules | None = None, source: str
                 item = raw[loc[1]] if loc[1] < len(raw) else {}
                 name = f"section {item.get('id') if isinstance(item, dict) and item.get('id') else '#' + str(loc[1])}"
                 loc = loc[2:]
-            field = ".".join(str(p) for p in loc) or "(section)"
-            problems.append(f"{name}: {field}: {str(error['msg']).removeprefix('Value error, ')}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {'.'.join(str(p) for p in loc)}: {message}" if loc else f"{name}: {message}")
         raise ValueError(f"{source}: " + "; ".join(problems)) from exc
     problems = _check_against_roadmap(rules, roadmap or load_rules())
     if problems:
