@@ -440,10 +440,9 @@ def contract_markdown(draft: dict[str, Any]) -> str:
             out += [f"**{_clause_label(clause, words)}**{_open_note(clause, words)}", ""]
             if not clause["passages"]:
                 out += [f"> {words['missing']}", ""]
+            points = [p["text"] for p in clause["fill_ins"]]
             for passage in clause["passages"]:
-                text = passage["text"]
-                for point in clause["fill_ins"]:
-                    text = text.replace(point["text"], f"**{point['text']}**")
+                text = "".join(f"**{piece}**" if is_point else piece for piece, is_point in _segments(passage["text"], points))
                 out += ["\n".join("> " + line for line in text.splitlines()), ""]
         if section["provisions"]:
             out += [f"### {words['provisions']}", ""]
@@ -456,24 +455,32 @@ def contract_markdown(draft: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _segments(text: str, points: list[str]) -> list[tuple[str, bool]]:
+    """`text` cut into (piece, is a fill-in point) at every occurrence of the points (longest first)."""
+    if not points:
+        return [(text, False)]
+    pattern = re.compile("|".join(re.escape(p) for p in sorted(set(points), key=len, reverse=True)))
+    out: list[tuple[str, bool]] = []
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() > position:
+            out.append((text[position : match.start()], False))
+        out.append((match.group(0), True))
+        position = match.end()
+    if position < len(text):
+        out.append((text[position:], False))
+    return out
+
+
 def _highlighted(paragraph: Any, text: str, points: list[str]) -> None:
     """Add `text` to a python-docx paragraph with every fill-in point as a bold, yellow-highlighted run."""
     from docx.enum.text import WD_COLOR_INDEX
 
-    if not points:
-        paragraph.add_run(text)
-        return
-    pattern = re.compile("|".join(re.escape(p) for p in sorted(points, key=len, reverse=True)))
-    position = 0
-    for match in pattern.finditer(text):
-        if match.start() > position:
-            paragraph.add_run(text[position : match.start()])
-        run = paragraph.add_run(match.group(0))
-        run.bold = True
-        run.font.highlight_color = WD_COLOR_INDEX.YELLOW
-        position = match.end()
-    if position < len(text):
-        paragraph.add_run(text[position:])
+    for piece, is_point in _segments(text, points):
+        run = paragraph.add_run(piece)
+        if is_point:
+            run.bold = True
+            run.font.highlight_color = WD_COLOR_INDEX.YELLOW
 
 
 def contract_docx(draft: dict[str, Any]) -> bytes:
