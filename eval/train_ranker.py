@@ -120,7 +120,7 @@ def features_for(kb: KnowledgeBase, q: TrainingQuestion) -> tuple[list[str], np.
     hits = kb.search(q.text, k=40)
     if q.exclude:
         hits = [h for h in hits if unit_of(h.passage.ref) not in q.exclude]
-    ranked = kb.rank_units(question, hits, [], exclude=q.exclude)
+    ranked = kb.rank_units(question, hits, [], exclude=q.exclude, trained=False)
     refs = [r.ref for r in ranked]
     x = np.asarray([[r.features[name] for name in FEATURES] for r in ranked], dtype=np.float64)
     return refs, x

@@ -334,9 +334,10 @@ class KnowledgeBase:
         kind: str | None = None,
         as_of: date | None = None,
         exclude: frozenset[str] = frozenset(),
+        trained: bool = True,
     ) -> list[RankedUnit]:
         """The units that may hold the answer, best first, with the ranker's scores (`Retriever.rank_units`)."""
-        return self.retriever.rank_units(q, hits, profile, doc, kind, as_of, exclude)
+        return self.retriever.rank_units(q, hits, profile, doc, kind, as_of, exclude, trained)
 
     def provision_passages(
         self,

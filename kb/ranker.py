@@ -37,6 +37,8 @@ FEATURES = (
     "doc_dense",  # (act centroid similarity - best act's) * 10: the act prior
     "doc_rr",  # 1 / (1 + rank of the unit's act by centroid similarity)
     "doc_keyword",  # share of the candidates' unit BM25 mass that falls in the unit's act
+    "within_act_dense_rr",  # 1 / (1 + rank) of the unit's dense similarity among its own act's units
+    "within_act_keyword_rr",  # the same for BM25 (the question's words or their translation, the better)
     "kind_recital",
     "kind_annex",
     "kind_front",

@@ -160,7 +160,19 @@ def unit_candidates(
         for name, value in (("fused", rank), ("dense", hit.dense_rank), ("keyword", hit.keyword_rank)):
             if value is not None and (best[name] is None or value < best[name]):
                 best[name] = value
-    chosen = [u for u in dict.fromkeys([*bm25_rank, *dense_rank, *translated_rank, *passage_best]) if units.unit_refs[u] not in exclude]
+    keyword = np.maximum(bm25, translated)
+    unit_doc = units.unit_doc_array
+    named_acts = []  # the best units of each act the question names, found within that act
+    for act in question.acts:
+        inside = unit_doc == act
+        if inside.any():
+            for scores in (dense, keyword):
+                named_acts += list(_ranks(np.where(inside, scores, -np.inf), 10))
+    chosen = [
+        u
+        for u in dict.fromkeys([*bm25_rank, *dense_rank, *translated_rank, *passage_best, *named_acts])
+        if units.unit_refs[u] not in exclude
+    ]
     chosen += [units.unit_position[r] for r in named_units if r in units.unit_position and units.unit_position[r] not in chosen]
     if not chosen:
         return [], np.zeros((0, len(FEATURES)))
@@ -208,6 +220,13 @@ def unit_candidates(
             "in_profile": float(in_profile(profile, ref) or any(e.startswith(ref + ".") for e in profile)),
             "language_match": float(question.language in languages.get(u, ())),
         }
+        same_act = unit_doc == doc_id
+        values["within_act_dense_rr"] = (
+            reciprocal(int(np.sum(dense[same_act] > dense[u]))) if np.isfinite(dense[u]) else 0.0
+        )
+        values["within_act_keyword_rr"] = (
+            reciprocal(int(np.sum(keyword[same_act] > keyword[u]))) if np.isfinite(keyword[u]) else 0.0
+        )
         rows.append([values[name] for name in FEATURES])
     return [units.unit_refs[u] for u in chosen], np.asarray(rows, dtype=np.float64)
 
@@ -521,6 +540,7 @@ class Retriever:
         kind: str | None = None,
         as_of: date | None = None,
         exclude: frozenset[str] = frozenset(),
+        trained: bool = True,
     ) -> list[RankedUnit]:
         """The units that may hold the answer, best first (the named ones first), with the ranker's scores."""
         from kb.keywords import tokenize
@@ -548,7 +568,8 @@ class Retriever:
         refs, x = unit_candidates(
             q, self.kb.embed_query(q.text), units, translated, hits, keep, profile, named_units, definition_units, exclude
         )
-        return rank_units(refs, x, load_ranker(self.kb.ranker_model_path), named_units)
+        # `trained=False` orders by the retrievers' ranks alone: what eval.train_ranker asks for (the features)
+        return rank_units(refs, x, load_ranker(self.kb.ranker_model_path) if trained else None, named_units)
 
     def _unit_evidence(
         self, q: Question, ranked: list[RankedUnit], hits: list[SearchHit], k: int, as_of: date | None

@@ -92,6 +92,7 @@ class UnitIndex:
         position = {ref: i for i, ref in enumerate(self.unit_refs)}
         self.row_unit = np.array([position[r.ref] for r in self.rows], dtype=np.int64)
         self.unit_doc = [ref.partition(":")[0] for ref in self.unit_refs]
+        self.unit_doc_array = np.array(self.unit_doc, dtype=object)
         self.unit_position = position
         self.has_vector = self.vectors.any(axis=1) if len(self.rows) else np.zeros(0, dtype=bool)
         self.rows_of_unit: dict[str, list[int]] = {}
