@@ -166,8 +166,10 @@ def _composition(qs: list[dict[str, Any]], minimum: int, min_unanswerable: int) 
 def test_tune_and_test_composition() -> None:
     _composition(DATA["tune"], 95, 8)
     _composition(DATA["test"], 150, 12)
-    former_dev = DATA["tune"] + DATA["test"]
+    former_dev = [q for q in DATA["tune"] + DATA["test"] if splits.FORMER_DEV_ID.match(q["id"])]
     _composition(former_dev, 258, 24)
+    fresh = [q for q in DATA["test"] if not splits.FORMER_DEV_ID.match(q["id"])]  # written for test after the split
+    _composition(fresh, 30, 4)
     for name in ("tune", "test"):
         per_doc = Counter(d for q in DATA[name] for d in {_doc(r) for r in q["gold_refs"]})
         assert set(per_doc) == DOC_IDS, (name, DOC_IDS - set(per_doc))
@@ -185,6 +187,7 @@ def test_tune_and_test_follow_the_hash_rule() -> None:
     former_dev = [q for q in DATA["tune"] + DATA["test"] if splits.FORMER_DEV_ID.match(q["id"])]
     former_dev.sort(key=lambda q: q["id"])
     tune, test = splits.split(former_dev)
+    assert all(splits.FORMER_DEV_ID.match(q["id"]) for q in DATA["tune"])  # fresh questions go to test only
     assert [q["id"] for q in tune] == sorted(q["id"] for q in DATA["tune"])
     assert [q["id"] for q in test] == sorted(q["id"] for q in DATA["test"] if splits.FORMER_DEV_ID.match(q["id"]))
     # stratified: each (language, answerable) stratum has about TUNE_SHARE of its questions in tune
