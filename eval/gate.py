@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None, kb: Any = None) -> int:
     if not kb.is_built():
         print(f"gate: the knowledge base in {kb.settings.data_dir} is not built", file=sys.stderr)
         return EXIT_NOT_BUILT
+    if args.set_floors:
+        from eval.splits import refuse_locked
+
+        refuse_locked(args.dataset)  # floors are fitted: never on the locked test set
     metrics = measure(args.dataset, kb)
     summary = {k: metrics.get(k) for k in (*GATED, *CEILINGS)}
     if args.set_floors:

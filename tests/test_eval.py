@@ -295,8 +295,12 @@ def test_gate_on_the_subset_kb(smoke_run, small_kb, capsys) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_gate_refuses_floors_a_trivial_system_passes(smoke_run) -> None:  # type: ignore[no-untyped-def]
-    from eval import gate
+def test_gate_refuses_floors_a_trivial_system_passes(smoke_run, small_kb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from eval import gate, splits
+
+    with pytest.raises(splits.LockedDatasetError):  # floors are never set on the locked test set
+        gate.main(["--dataset", str(splits.TEST), "--set-floors", "--floors", str(tmp_path / "f.json")], kb=small_kb)
+    assert not (tmp_path / "f.json").exists()
 
     metrics = smoke_run.metrics
     strongest = metrics["baselines"]["strongest"]
