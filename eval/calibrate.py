@@ -5,7 +5,8 @@
 Fits a logistic model over the evidence signals (kb.abstention.FEATURES) with
 numpy, picks the decision threshold that maximises macro-F1 of answer/decline,
 reports 5-fold cross-validated accuracy, and writes the model. The calibration
-set is kept apart from the dev set that measures the system.
+set is kept apart from the tune and test sets that measure the system, and the
+locked test set is refused outright (eval.splits.refuse_locked).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from eval.dataset import load_dataset  # noqa: E402
+from eval.splits import refuse_locked  # noqa: E402
 from kb.abstention import FEATURES, MODEL_FILE, AbstentionModel  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
 from kb.scenarios import profile_refs  # noqa: E402
@@ -84,6 +86,7 @@ def calibrate(kb: KnowledgeBase, dataset: Path, only_held: bool = False) -> Abst
     """Fit the abstention model on `dataset` against `kb`; `only_held` drops answerable questions whose gold
     passages this knowledge base does not hold (a partial knowledge base, such as the test subset)."""
     questions = load_dataset(dataset)
+    refuse_locked(dataset, questions)
     if only_held:
         questions = [q for q in questions if held_by(kb, q)]
     x_raw, y, named = signals_for(kb, questions)

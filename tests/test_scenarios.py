@@ -124,8 +124,9 @@ def test_question_set_shape() -> None:
     every = [json.loads(line) for line in QUESTIONS_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     borrowed = [r for r in every if "source" in r]
     assert all(r["source"] == "eval/datasets/calibration.jsonl" and r["split"] == "train" for r in borrowed)
-    dev = {json.loads(line)["question"] for line in (REPO / "eval/datasets/dev.jsonl").read_text().splitlines() if line.strip()}
-    assert not dev & {r["question"] for r in every}, "the dev set is never trained on"
+    dev = {json.loads(line)["question"] for name in ("tune", "test")
+           for line in (REPO / f"eval/datasets/{name}.jsonl").read_text().splitlines() if line.strip()}
+    assert not dev & {r["question"] for r in every}, "the tune and test sets are never trained on"
     rows = [r for r in every if "source" not in r]  # our own labelled questions
     assert len(rows) >= 240
     assert all(set(r) == {"question", "language", "scenario", "split"} for r in rows)
