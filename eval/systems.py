@@ -5,7 +5,8 @@
   `kb.retrieve` (the evidence `ask` composes from: hybrid search, named provisions
   first, the scenario's provisions boosted); answer metrics score the `ask` answer;
   scenario accuracy asks the router WITHOUT the scenario (`kb.scenario_for(q, None)`,
-  what `ask` does when the user chooses none); latency is the `ask` call.
+  what `ask` does when the user chooses none; no clear scenario is the guess "none");
+  latency is the `ask` call.
 - hybrid-no-scenario: `kb.retrieve` with an empty scenario profile (no steering).
 - bm25: `kb.search(mode="keyword")`, BM25 alone (no named-provision shortcut).
 - dense: `kb.search(mode="dense")`, the embedding alone (no named-provision shortcut).
@@ -86,9 +87,10 @@ class Ours(System):
     def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
         kb = self.kb
         routed = kb.scenario_for(q.question, None, q.language)
-        result.predicted_scenario = routed.id
+        # "none": the router found no clear scenario (id None), scored as a guess (wrong when the gold has one)
+        result.predicted_scenario = routed.id or "none"
         scenario = q.scenario or routed.id
-        hits = kb.retrieve(q.question, q.language, profile_refs(scenario), k=RANK_DEPTH)
+        hits = kb.retrieve(q.question, q.language, profile_refs(scenario) if scenario else [], k=RANK_DEPTH)
         result.retrieved_refs = [h.passage.ref for h in hits]
         started = time.perf_counter()
         answer = kb.ask(q.question, scenario=q.scenario, language=q.language)
