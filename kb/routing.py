@@ -11,7 +11,8 @@ What it learns from (nothing written to fit evaluation questions; issue 14):
 - the train split of kb/data/scenario_questions.jsonl: our own labelled questions
   and the calibration questions that carry a scenario
   (`"source": "eval/datasets/calibration.jsonl"`). The test split is held out.
-  eval/datasets/dev.jsonl is never trained on and never chose anything.
+  The evaluation's question sets (eval/datasets, but calibration) are never trained on
+  and never chose anything.
 
 Model: multinomial logistic regression in numpy (full-batch gradient descent,
 deterministic) over two kinds of features, each L2-normalised and scaled:
@@ -51,8 +52,7 @@ from kb.language import detect_language
 from kb.scenarios import SCENARIO_IDS, load_scenarios
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "scenario_questions.jsonl"
-REPO = Path(__file__).resolve().parent.parent
-DEV_FILE = REPO / "eval" / "datasets" / "dev.jsonl"
+DATASETS = Path(__file__).resolve().parent.parent / "eval" / "datasets"  # evaluation only (`python -m kb.routing`)
 
 NO_SCENARIO_LABEL = {"da": "Intet klart scenarie", "en": "No clear scenario"}
 
@@ -78,13 +78,14 @@ LEARNING_RATE = 1.0
 MAX_REASON_WORDS = 3
 MIN_WORD_CONTRIBUTION = 0.05  # a description word must add this much to the winning score to be named
 
-# The cue-list router this one replaced (kb/routing.py at commit 975900d), measured once with
-# `python -m kb.routing --old` on that commit, for comparison; its cue words were fitted to the test rows.
-OLD_ROUTER = {"scenario_questions:test": 0.938, "dev": 0.576, "dev:tune": 0.608, "dev:locked": 0.553}
+# The cue-list router this one replaced (kb/routing.py and its questions at commit 975900d), measured once on
+# these splits, for comparison; its cue words were fitted to the test rows, hence its 0.938 there.
+OLD_ROUTER = {"scenario_questions:test": 0.938, "dev": 0.576, "dev:tune": 0.589, "dev:locked": 0.568, "tune": 0.589}
 
-# Deterministic split of dev.jsonl by id, so the figures map onto the locked test set: a row is locked
-# when sha256(id) falls in the upper LOCKED_SHARE of the hash range. Locked rows decide nothing here.
-LOCKED_SHARE = 0.6
+# The former dev set splits into tune (decides changes) and a locked test part the way eval/splits.py splits it:
+# within each (language, answerable) stratum, ordered by the SHA-256 of the id, the first TUNE_SHARE go to tune.
+# So the figures here map onto tune.jsonl and the locked test file. Locked rows decide nothing here.
+TUNE_SHARE = 100 / 258
 
 
 class ScenarioGuess(BaseModel):
@@ -133,19 +134,38 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[Example]:
     return out
 
 
-def dev_split(row_id: str) -> str:
-    """'tune' or 'locked' for a dev.jsonl id, by its sha256 (deterministic, independent of order)."""
-    h = int(hashlib.sha256(row_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-    return "locked" if h >= 1.0 - LOCKED_SHARE else "tune"
+def former_dev_split(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """id -> 'tune' or 'locked', by eval/splits.py's rule (stratified by language and answerable, SHA-256 order)."""
+    strata: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    for row in rows:
+        strata.setdefault((row["language"], bool(row["answerable"])), []).append(row)
+    out: dict[str, str] = {}
+    for members in strata.values():
+        ordered = sorted(members, key=lambda r: hashlib.sha256(r["id"].encode("utf-8")).hexdigest())
+        cut = round(TUNE_SHARE * len(members))
+        out.update({r["id"]: "tune" if i < cut else "locked" for i, r in enumerate(ordered)})
+    return out
 
 
-def load_dev(path: Path = DEV_FILE) -> list[Example]:
-    """dev.jsonl as examples (scenario None where the gold has none); split is dev_split(id). Evaluation only."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out.append(Example(row["question"], row["language"], row.get("scenario"), dev_split(row["id"]), row["id"], "dev"))
+def evaluation_sets(datasets: Path = DATASETS) -> dict[str, list[Example]]:
+    """The evaluation's question sets (every eval/datasets file of questions but calibration, which is trained on,
+    and smoke, drawn from the others), as examples with their scenario (None where the gold has none). The
+    former dev set is also given split as eval splits it. Nothing here is trained on or chooses anything."""
+    out: dict[str, list[Example]] = {}
+    for path in sorted(datasets.glob("*.jsonl")):
+        if path.stem in ("calibration", "smoke"):
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not rows or not all({"id", "question", "language", "scenario", "answerable"} <= set(r) for r in rows):
+            continue
+        split = former_dev_split(rows) if path.stem == "dev" else {}
+        examples = [
+            Example(r["question"], r["language"], r.get("scenario"), split.get(r["id"], path.stem), r["id"], path.stem)
+            for r in rows
+        ]
+        out[path.stem] = examples
+        for part in sorted(set(split.values())):
+            out[f"{path.stem}:{part}"] = [e for e in examples if e.split == part]
     return out
 
 
@@ -704,18 +724,17 @@ def grid_search(router: ScenarioRouter) -> list[dict[str, Any]]:
     return sorted(tried.values(), key=lambda r: (-round(r["accuracy"], 3), r["log_loss"]))
 
 
-def report(router: ScenarioRouter) -> dict[str, Any]:
-    """Accuracy beside the majority baseline and the old router on each split."""
-    dev = load_dev()
-    splits = {
-        "scenario_questions:test": [e for e in router.examples if e.split == "test"],
-        "dev": [e for e in dev if e.scenario is not None],
-        "dev:tune": [e for e in dev if e.scenario is not None and e.split == "tune"],
-        "dev:locked": [e for e in dev if e.scenario is not None and e.split == "locked"],
-        "dev:no-scenario": [e for e in dev if e.scenario is None],
-    }
+def report(router: ScenarioRouter, datasets: Path = DATASETS) -> dict[str, Any]:
+    """Accuracy beside the majority baseline and the old router on each split: the router's own test rows and
+    each evaluation set (its questions with a gold scenario; those without one apart, as ':no-scenario')."""
+    splits = {"scenario_questions:test": [e for e in router.examples if e.split == "test"]}
+    for name, rows in evaluation_sets(datasets).items():
+        splits[name] = [e for e in rows if e.scenario is not None]
+        splits[f"{name}:no-scenario"] = [e for e in rows if e.scenario is None]
     out: dict[str, Any] = {"threshold": router.threshold, "temperature": router.temperature}
     for name, rows in splits.items():
+        if not rows:
+            continue
         r = evaluate_rows(router, rows)
         out[name] = {
             "n": r["n"],
