@@ -70,7 +70,7 @@ def signals_for(kb: KnowledgeBase, questions: list) -> tuple[np.ndarray, np.ndar
     rows, labels, named = [], [], []
     for q in questions:
         scenario = q.scenario or kb.router.predict(q.question, q.language).scenario
-        hits, sig = kb.gather_evidence(q.question, q.language, profile_refs(scenario))
+        hits, sig = kb.gather_evidence(q.question, q.language, profile_refs(scenario) if scenario else [])
         rows.append(sig.vector())
         labels.append(1.0 if q.answerable else 0.0)
         named.append(any(h.named for h in hits))

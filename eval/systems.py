@@ -6,7 +6,8 @@
   first, the scenario's provisions boosted); answer metrics score the `ask` answer
   (its citations in citation-number order, its body: `answer_body_of`);
   scenario accuracy asks the router WITHOUT the scenario (`kb.scenario_for(q, None)`,
-  what `ask` does when the user chooses none); latency is the `ask` call.
+  what `ask` does when the user chooses none; no clear scenario is the guess "none");
+  latency is the `ask` call.
 - ours-routed: the same, but never told the gold scenario: retrieval uses the
   routed scenario's profile and `ask` gets no scenario, as for a user who picks
   none in the widget. The gold scenario's profile steers `ours` towards the gold
@@ -113,10 +114,11 @@ class Ours(System):
     def _run(self, q: EvalQuestion, result: QuestionResult) -> None:
         kb = self.kb
         routed = kb.scenario_for(q.question, None, q.language)
-        result.predicted_scenario = routed.id
+        # "none": the router found no clear scenario (id None), scored as a guess (wrong when the gold has one)
+        result.predicted_scenario = routed.id or "none"
         given = q.scenario if self.told_scenario else None
         scenario = given or routed.id
-        hits = kb.retrieve(q.question, q.language, profile_refs(scenario), k=RANK_DEPTH)
+        hits = kb.retrieve(q.question, q.language, profile_refs(scenario) if scenario else [], k=RANK_DEPTH)
         result.retrieved_refs = [h.passage.ref for h in hits]
         started = time.perf_counter()
         answer = kb.ask(q.question, scenario=given, language=q.language)

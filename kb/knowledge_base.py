@@ -481,9 +481,12 @@ class KnowledgeBase:
         """Inverse document frequency of a stemmed token in the keyword index (rare words weigh more)."""
         return self.keywords.idf(token)
 
-    def scenario_profile(self, scenario_id: str) -> list[str]:
+    def scenario_profile(self, scenario_id: str | None) -> list[str]:
         """What matters in a scenario: the organisation's own documents tagged with it at upload (as bare doc ids,
-        first: the organisation said so), then the profile's provisions (kb/data/scenarios.yaml)."""
+        first: the organisation said so), then the profile's provisions (kb/data/scenarios.yaml).
+        No scenario (None, no clear one) has an empty profile: nothing is steered."""
+        if scenario_id is None:
+            return []
         tagged = sorted(d for d, doc in self.catalog["documents"].items() if scenario_id in doc.get("scenarios", []))
         return tagged + profile_refs(scenario_id)
 
@@ -620,10 +623,12 @@ class KnowledgeBase:
                 raise InvalidFilterError("scenario", scenario, list(SCENARIO_IDS))
             reason = "valgt af brugeren" if language == "da" else "chosen by the user"
             return ScenarioInfo(id=scenario, label=scenario_label(scenario, language), confidence=1.0, inferred=False, reason=reason)
+        from kb.routing import NO_SCENARIO_LABEL
+
         guess = self.router.predict(question, language)
         return ScenarioInfo(
-            id=guess.scenario,
-            label=scenario_label(guess.scenario, language),
+            id=guess.scenario,  # None: no clear scenario
+            label=scenario_label(guess.scenario, language) if guess.scenario else NO_SCENARIO_LABEL.get(language, NO_SCENARIO_LABEL["en"]),
             confidence=round(float(guess.confidence), 3),
             inferred=True,
             reason=guess.reason,
@@ -648,7 +653,8 @@ class KnowledgeBase:
     def router(self) -> Any:
         from kb.routing import ScenarioRouter
 
-        return ScenarioRouter()
+        # the index's embedder, through the query-vector cache: a question is embedded once for search and routing
+        return ScenarioRouter(embed_query=self.embed_query, model_name=self.embedder.model_name)
 
 
 MAX_QUESTION_CHARS = 2000

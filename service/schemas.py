@@ -69,8 +69,11 @@ class AskRequest(BaseModel):
 
 
 class ScenarioOut(_Out):
-    id: str = Field(description="behov, prototype, demo or loesning")
-    label: str = Field(description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers)")
+    id: str | None = Field(description="behov, prototype, demo or loesning; null: no clear scenario (none assumed)")
+    label: str = Field(
+        description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers); "
+        "'Intet klart scenarie' / 'No clear scenario' when id is null"
+    )
     confidence: float = Field(description="1.0 when chosen by the user")
     inferred: bool
     reason: str
