@@ -134,12 +134,17 @@ MIN_OVERLAP = 0.2  # below this share of the question's weighted words (in the p
 
 @dataclass
 class _Quoted:
-    """A sentence the answer quotes, with the passage it comes from and how well it answers."""
+    """A sentence the answer quotes, with the passages it comes from (two when it runs over a piece boundary) and
+    how well it answers."""
 
-    passage: Passage
-    position: int  # (piece order, sentence index): the text's order
+    passages: list[Passage]
+    position: int  # the text's order
     text: str
     overlap: float
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return tuple(p.passage_id for p in self.passages)
 
 
 def _paragraph(ev: Evidence, siblings: Callable[[Passage], list[Passage]] | None) -> list[Passage]:
@@ -172,15 +177,28 @@ def _question_tokens(question: str) -> QuestionTokens:
 
 
 def _sentences(pieces: list[Passage], q_tokens: QuestionTokens, idf: Callable[[str], float]) -> tuple[list[_Quoted], bool]:
-    """Every sentence of the paragraph in order with its overlap, and whether one was left out as an instruction."""
+    """Every sentence of the paragraph in order with its overlap, and whether one was left out as an instruction.
+
+    The pieces are split as one text: ingest cuts an oversize paragraph where its old splitter saw a sentence end
+    ("... artikels stk. | 1 omhandlede ..."), so a sentence may run over into the next piece; it then cites both."""
+    text = "\n".join(p.text for p in pieces)
+    starts = []
+    offset = 0
+    for p in pieces:
+        starts.append(offset)
+        offset += len(p.text) + 1
+    language = pieces[0].language
     out: list[_Quoted] = []
     dropped = False
-    for i, passage in enumerate(pieces):
-        for j, sentence in enumerate(split_sentences(passage.text)):
-            if INSTRUCTION.search(sentence):
-                dropped = True
-                continue
-            out.append(_Quoted(passage, i * 10_000 + j, sentence, _overlap(q_tokens(passage.language), sentence, passage.language, idf)))
+    cursor = 0
+    for j, sentence in enumerate(split_sentences(text)):
+        begin = text.index(sentence, cursor)
+        end = cursor = begin + len(sentence)
+        if INSTRUCTION.search(sentence):
+            dropped = True
+            continue
+        spanned = [p for p, start in zip(pieces, starts) if start < end and begin < start + len(p.text)]
+        out.append(_Quoted(spanned, j, sentence, _overlap(q_tokens(language), sentence, language, idf)))
     return out, dropped
 
 
@@ -206,7 +224,7 @@ def _quote(
         return sentences
     ranked = sorted(
         sentences,
-        key=lambda s: (-(s.overlap + (0.05 if s.passage.passage_id == ev.passage.passage_id else 0.0)), s.position),
+        key=lambda s: (-(s.overlap + (0.05 if ev.passage.passage_id in s.key else 0.0)), s.position),
     )
     usable = [s for s in ranked if _MIN_CHARS <= len(s.text) <= MAX_SENTENCE_CHARS and ends_cleanly(s.text)]
     if not usable:
@@ -271,11 +289,7 @@ def compose(
             by_id[passage.passage_id] = passage
         return numbers[passage.passage_id]
 
-    # numbers follow search's ranking of its first five references and units, then first use: the answer's
-    # citations begin with what search found, whether quoted or "see also"
     top = _top_passages(evidence)
-    for ev in top:
-        number(ev.passage)
     q_tokens = _question_tokens(question)
 
     # the direct answer: the best unit, then at most MORE_UNITS units (or other paragraphs of it) that add to it
@@ -290,8 +304,8 @@ def compose(
             used_units.add(unit_of(best.passage))
             used_refs.add(best.passage.ref)
             break
-    top_ids = {ev.passage.passage_id for ev in top}
-    candidates = [ev for ev in evidence if ev.passage.passage_id in top_ids or ev.named]
+    first_refs = list(dict.fromkeys(ev.passage.ref for ev in evidence))[:SEE_ALSO_UNITS]
+    candidates = [ev for ev in evidence if ev.passage.ref in first_refs or ev.named]
     for ev in candidates:
         if not blocks or len(blocks) > MORE_UNITS:
             break
@@ -310,18 +324,24 @@ def compose(
     for block in blocks:
         runs: list[str] = []
         for s in block:
-            n = number(s.passage)
-            used_passages.add(s.passage.passage_id)
-            result.sentences.append(AnswerSentence(text=s.text, citations=[n], section="answer"))
-        # one mark after each run of sentences from the same passage: a whole paragraph reads as one quote
+            cited = [number(p) for p in s.passages]
+            used_passages.update(s.key)
+            result.sentences.append(AnswerSentence(text=s.text, citations=cited, section="answer"))
+        # one mark after each run of sentences from the same passage(s): a whole paragraph reads as one quote
         i = 0
         while i < len(block):
             j = i
-            while j + 1 < len(block) and block[j + 1].passage.passage_id == block[i].passage.passage_id:
+            while j + 1 < len(block) and block[j + 1].key == block[i].key:
                 j += 1
-            runs.append(" ".join(s.text for s in block[i : j + 1]) + f" [{numbers[block[i].passage.passage_id]}]")
+            marks = "".join(f"[{numbers[pid]}]" for pid in block[i].key)
+            runs.append(" ".join(s.text for s in block[i : j + 1]) + f" {marks}")
             i = j + 1
         direct_lines.append(" ".join(runs))
+    # numbers follow first use in the direct answer (which quotes only search's first five references and units, and
+    # named provisions), then the rest of those five in search's order ("see also"), then the scenario part: the
+    # answer's citations begin with what search found
+    for ev in top:
+        number(ev.passage)
     quoted_languages = {by_id[pid].language for pid in used_passages}
     if any(lang != language for lang in quoted_languages) and texts["english_source"]:
         direct_lines.append(texts["english_source"])
