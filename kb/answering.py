@@ -33,6 +33,7 @@ _MIN_CHARS = 25  # a shorter sentence ("Rule 8", a heading) is quoted only as pa
 WHOLE_CHARS = 900  # the best unit's paragraph (a stk. with its points) up to this length is quoted whole
 MORE_WHOLE_CHARS = 600  # a further unit's paragraph up to this length is quoted whole
 MAX_SENTENCE_CHARS = 900  # a longer sentence is quoted only when it is the best unit's best: whole, never cut
+SIBLING_LOOKUP_CHARS = 1200  # a first piece up to this length is taken as its whole paragraph (see _paragraph)
 MORE_UNITS = 2  # units quoted after the best one (another act's rule, the exception)
 SEE_ALSO_UNITS = 5  # the answer cites at least the first five units (and references) of the evidence
 # Text addressed to a model, not law ("ignore your previous instructions ..."): never quoted as an answer here,
@@ -148,8 +149,13 @@ class _Quoted:
 
 
 def _paragraph(ev: Evidence, siblings: Callable[[Passage], list[Passage]] | None) -> list[Passage]:
-    """The passage's whole paragraph (its pieces, in order); the passage alone without `siblings`."""
-    if siblings is None:
+    """The passage's whole paragraph (its pieces, in order); the passage alone without `siblings`.
+
+    A first piece up to SIBLING_LOOKUP_CHARS is taken as the whole paragraph without looking: ingest splits a
+    paragraph only when it is over 1800 characters and packs its first piece nearly full, so a shorter first piece
+    is nearly always the whole paragraph (of the corpus's 431 split paragraphs, 25 have a first piece this short, 6
+    one short enough to be quoted whole), and the look-up is a Chroma query on a cold cache (15-40 ms)."""
+    if siblings is None or (ev.passage.piece == 1 and len(ev.passage.text) <= SIBLING_LOOKUP_CHARS):
         return [ev.passage]
     pieces = [
         p for p in siblings(ev.passage)

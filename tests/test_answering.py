@@ -9,7 +9,7 @@ import pytest
 
 from ingest.manifest import load_manifest, resolve_files
 from ingest.pipeline import parse_text
-from kb.answering import WHOLE_CHARS, Evidence, compose, paragraph_siblings, unit_of
+from kb.answering import SIBLING_LOOKUP_CHARS, WHOLE_CHARS, Evidence, compose, paragraph_siblings, unit_of
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
 from kb.sentences import ends_cleanly, split_sentences
@@ -86,6 +86,8 @@ def _second_piece_sentences(danish_law: list[Passage]):  # type: ignore[no-untyp
     siblings = paragraph_siblings(lambda unit: by_unit.get(unit, []))
     for split in (p for p in danish_law if p.piece == 2):
         pieces = siblings(split)
+        if len(pieces[0].text) <= SIBLING_LOOKUP_CHARS:
+            continue  # taken as the whole paragraph without looking (kb.answering._paragraph)
         joined = split_sentences("\n".join(p.text for p in pieces))
         for sentence in joined:
             if 40 < len(sentence) < 400 and _flat(sentence) in _flat(pieces[1].text) and _flat(sentence) not in _flat(pieces[0].text):
@@ -169,7 +171,7 @@ def test_a_sentence_over_a_piece_boundary_is_quoted_whole_and_cites_both_pieces(
     # a paragraph the ingest splitter cut inside a sentence: the first piece does not end as a sentence ends
     first = next(
         p for p in danish_law
-        if p.piece == 1 and any(q.ref == p.ref and q.piece == 2 and q.version == p.version for q in danish_law)
+        if p.piece == 1 and len(p.text) > SIBLING_LOOKUP_CHARS and any(q.ref == p.ref and q.piece == 2 and q.version == p.version for q in danish_law)
         and not ends_cleanly(split_sentences(p.text)[-1])
     )
     pieces = siblings(first)
