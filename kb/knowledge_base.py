@@ -528,7 +528,7 @@ class KnowledgeBase:
     ) -> Answer:
         """A cited answer tied to a scenario, or a plain refusal with the nearest passages."""
         from kb.abstention import load_model
-        from kb.answering import Composition, Evidence, compose, declined_text
+        from kb.answering import Composition, Evidence, compose, declined_text, paragraph_siblings
         from kb.language import detect_language
 
         question = check_question(question)
@@ -560,7 +560,7 @@ class KnowledgeBase:
         ]
 
         def extractive() -> Composition:
-            return compose(question, language, evidence, info.label, profile, self.idf)
+            return compose(question, language, evidence, info.label, profile, self.idf, siblings=paragraph_siblings(self._unit_passages))
 
         with stage("compose"):
             if self.generator is not None:
