@@ -160,14 +160,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return response
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    method = request.scope.get("kb.original_method", request.method)  # HEAD, gone on as GET (service/middleware.py)
     if exc.status_code == 404 and message == "Not Found":
         redirect = _without_slash(request)
         if redirect is not None:
             return redirect
-        message = f"no such endpoint: {method} {request.url.path}"
+        message = f"no such endpoint: {request.method} {request.url.path}"
     elif exc.status_code == 405 and message == "Method Not Allowed":
-        message = f"{method} is not allowed on {request.url.path}"
+        message = f"{request.method} is not allowed on {request.url.path}"
     response = error_response(exc.status_code, code, message)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value

@@ -248,9 +248,6 @@ class SecurityHeadersMiddleware:
 
 # --- HEAD ----------------------------------------------------------------------------------------------------------
 
-ORIGINAL_METHOD = "kb.original_method"  # scope key: the method the client sent, for error messages
-
-
 class HeadMiddleware:
     """A HEAD request goes on as a GET; its answer keeps the headers (Content-Length too) and loses the body."""
 
@@ -270,7 +267,7 @@ class HeadMiddleware:
             await send(message)
 
         # a copy: the server's own scope keeps HEAD, so it frames the answer as one without a body
-        await self.app({**scope, "method": "GET", ORIGINAL_METHOD: "HEAD"}, receive, send_headers_only)
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 # --- wiring --------------------------------------------------------------------------------------------------------
