@@ -187,6 +187,10 @@ def _without_slash(request: Request) -> Response | None:
     return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
 
 
+class AnsweredOutside(Exception):
+    """Raised inside the app for a middleware outside it to answer (the body limit's 413): not unexpected."""
+
+
 def _internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "an internal error occurred; it has been logged on the server")
 
@@ -215,6 +219,8 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, watching_send)
+        except AnsweredOutside:
+            raise
         except Exception as exc:
             if started:
                 raise

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import ServiceSettings
-from service.errors import error_body
+from service.errors import AnsweredOutside, error_body
 
 RATE_LIMITED_PREFIXES = ("/api/",)
 # Loaded by other sites' pages: the widget's script (`<script src=".../widget.js">`) and its stylesheets
@@ -152,7 +152,7 @@ class RateLimitMiddleware:
 # --- body size -----------------------------------------------------------------------------------------------------
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(AnsweredOutside):
     """Raised from `receive` when the body passes its limit; the middleware answers 413."""
 
 

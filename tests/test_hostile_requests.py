@@ -177,6 +177,19 @@ def test_every_4xx_carries_them(client: httpx.Client, method: str, path: str, kw
     assert_hardened(response)
 
 
+def test_a_streamed_body_over_the_limit_is_a_413_with_them_and_no_unexpected_error(
+    client: httpx.Client, workdir: Path
+) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts the bytes inside the app's reading
+        for _ in range(70):
+            yield b"x" * 1024
+
+    response = client.post("/api/ask", content=chunks(), headers={"content-type": "application/json", "origin": ORIGIN})
+    assert response.status_code == 413 and error_of(response)["code"] == "body_too_large"
+    assert_hardened(response)
+    assert "unexpected error on POST /api/ask" not in (workdir / "server.log").read_text()
+
+
 # --- 3. the cost of one question is bounded -----------------------------------------------------------------------
 
 
