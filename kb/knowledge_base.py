@@ -27,6 +27,7 @@ from kb.retrieval import RankedUnit, Retriever, SearchHit
 from kb.scenarios import in_profile, profile_refs
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
+from kb.text import check_text
 from kb.timing import stage
 from kb.unit_index import UnitIndex
 
@@ -679,8 +680,8 @@ LANGUAGES = ("da", "en")
 
 
 def check_question(question: str) -> str:
-    """The question stripped; InvalidQuestionError when it is empty or too long."""
-    text = (question or "").strip()
+    """The question stripped; InvalidQuestionError when it is empty or too long, UnencodableTextError when not UTF-8."""
+    text = check_text((question or "").strip(), "question")
     if not text:
         raise InvalidQuestionError("the question is empty")
     if len(text) > MAX_QUESTION_CHARS:
