@@ -22,7 +22,9 @@ from kb.errors import KBError
 from kb.keywords import tokenize, tokenize_query
 
 MODEL_FILE = Path(__file__).parent / "data" / "abstention.json"
-FEATURES = ("ranker_top", "retrievers_agree", "dense_top", "keyword_top", "coverage_top", "coverage_best3")
+FEATURES = (
+    "ranker_top", "retrievers_agree", "dense_top", "keyword_top", "coverage_top", "coverage_best3", "unknown_words"
+)
 
 
 @dataclass
@@ -35,6 +37,7 @@ class EvidenceSignals:
     keyword_top: float  # best BM25 score: how strongly the question's own words occur somewhere
     coverage_top: float  # IDF-weighted share of the question's words in the best passage
     coverage_best3: float  # the same over the best three passages together
+    unknown_words: float = 0.0  # the share of the question's words no passage of the corpus uses ("lasagne")
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
@@ -48,6 +51,7 @@ def signals(
     idf: Callable[[str], float],
     ranker_top: float = 0.0,
     retrievers_agree: float = 0.0,
+    unknown_words: float = 0.0,
 ) -> EvidenceSignals:
     """Signals from the question, the best passages (text, language), the dense similarities and BM25 scores, and
     the unit ranker's view of the best unit."""
@@ -67,6 +71,7 @@ def signals(
         keyword_top=max(keyword_scores, default=0.0),
         coverage_top=coverage(texts[:1]),
         coverage_best3=coverage(texts[:3]),
+        unknown_words=unknown_words,
     )
 
 

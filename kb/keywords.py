@@ -111,6 +111,14 @@ class KeywordIndex:
             bm25.index(corpus_tokens, show_progress=False)
         return cls(bm25, rows, stamp, lexicon)
 
+    def unknown_share(self, tokens: tuple[str, ...] | list[str]) -> float:
+        """The share of stemmed `tokens` that no indexed passage uses: a question about lasagne asks the corpus
+        about words it does not have."""
+        if not tokens:
+            return 0.0
+        vocab = getattr(self.bm25, "vocab_dict", {}) or {}
+        return sum(t not in vocab for t in tokens) / len(tokens)
+
     def translated_tokens(self, query: str, language: str) -> list[str]:
         """The question's `language` stems translated into the other language with the learnt lexicon."""
         seen: dict[str, None] = {}

@@ -611,6 +611,7 @@ class KnowledgeBase:
                 keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
                 idf=self.idf,
                 ranker_top=top.score if top else 0.0,
+                unknown_words=self.keywords.unknown_share(Question.parse(question, language).own_tokens),
                 retrievers_agree=(top.features.get("unit_bm25_rr", 0.0) + top.features.get("unit_dense_rr", 0.0)) if top else 0.0,
             )
         return hits, evidence_signals

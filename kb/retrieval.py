@@ -581,9 +581,11 @@ class Retriever:
         (the composer quotes a unit's other passages itself). Within a unit, the passages of a provision the question
         names come first; the rest are scored by `_passage_scores`."""
         found_rank: dict[str, int] = {}
+        found_hit: dict[str, SearchHit] = {}
         named: dict[str, list[SearchHit]] = {}
         for rank, hit in enumerate(hits):
             found_rank.setdefault(hit.passage.passage_id, rank)
+            found_hit.setdefault(hit.passage.passage_id, hit)
             if hit.named:
                 named.setdefault(unit_of(hit.passage.ref), []).append(hit)
         units = self.kb.units
@@ -606,7 +608,8 @@ class Retriever:
                 passages = list(self.kb._passages_by_id(ids).values())
                 scores = self._passage_scores(q, vector, passages, found_rank)
                 best = sorted(zip(scores, passages, strict=True), key=lambda sp: (-sp[0], sp[1].order))
-                chosen += [SearchHit(passage=p, score=0.0) for _, p in best[: take - len(chosen)]]
+                # a passage the search found keeps its retrievers' ranks and scores (the abstention model reads them)
+                chosen += [found_hit.get(p.passage_id) or SearchHit(passage=p, score=0.0) for _, p in best[: take - len(chosen)]]
             for hit in chosen[:take]:
                 out.append(hit.model_copy(update={"score": unit.score + (1.0 if unit.named else 0.0)}))
         return out
