@@ -105,11 +105,12 @@ def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> 
 
 
 def calibration_questions(path: Path = CALIBRATION, weight: float = 3.0) -> list[TrainingQuestion]:
+    from eval.splits import read_jsonl, refuse_locked
+
+    rows = read_jsonl(path)
+    refuse_locked(path, rows)  # never trained on the locked test set
     out = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for row in rows:
         if row.get("answerable") and row.get("gold_refs"):
             out.append(TrainingQuestion(row["question"], {unit_of(g) for g in row["gold_refs"]}, "calibration", weight=weight))
     return out
