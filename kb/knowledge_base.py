@@ -23,6 +23,7 @@ from kb.answer import Answer, Citation, ScenarioInfo
 from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
 from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
+from kb.versions import version_note
 from kb.references import covers
 from kb.retrieval import reciprocal_rank_fusion
 from kb.scenarios import in_profile, profile_refs
@@ -65,6 +66,8 @@ class SearchHit(BaseModel):
             "version": p.version,
             "score": round(self.score, 6),
             "text": p.text,
+            # law-in-force: only for amended provisions, so other results keep DESIGN's shape
+            **({"amended_by": p.amended_by, "version_note": version_note(p)} if p.amended_by else {}),
         }
 
 
@@ -248,6 +251,11 @@ class KnowledgeBase:
                 passage.version,
                 {"version": passage.version, "valid_from": str(passage.valid_from or ""), "in_force": passage.in_force, "languages": []},
             )
+            # law-in-force (kb/versions.py): when a version stops applying, and how many of its passages are changed
+            version.setdefault("valid_to", str(passage.valid_to or ""))
+            version["passages"] = version.get("passages", 0) + 1
+            if passage.amended_by and passage.locator.split(".")[0] not in version.setdefault("amended", []):
+                version["amended"].append(passage.locator.split(".")[0])
             if passage.language not in version["languages"]:
                 version["languages"].append(passage.language)
             doc["passages"][passage.language] = doc["passages"].get(passage.language, 0) + 1
@@ -730,26 +738,28 @@ class KnowledgeBase:
             return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)
 
     def _valid_on(self, passage: Passage, as_of: date) -> bool:
-        """True when the passage's version is the one that applied on `as_of` (latest valid_from not after it)."""
-        versions = self.catalog["documents"].get(passage.doc_id, {}).get("versions", [])
-        applicable = [v for v in versions if v["valid_from"] and v["valid_from"] <= as_of.isoformat() and passage.language in v["languages"]]
-        if not applicable:
-            return False
-        return max(applicable, key=lambda v: v["valid_from"])["version"] == passage.version
+        """True when the passage applied on `as_of` (law-in-force: per provision and across languages, kb/versions.py)."""
+        from kb.versions import valid_on
+
+        return valid_on(self.catalog, passage, as_of)
 
     def _in_language(self, hits: list[SearchHit], language: str) -> list[SearchHit]:
         """Replace each hit by its parallel version in `language` where one exists; one hit per reference."""
+        from kb.versions import stands_in_for
+
         foreign = [h.passage.ref for h in hits if h.passage.language != language]
-        parallel: dict[tuple[str, str, int], Passage] = {}
+        parallel: dict[str, list[Passage]] = {}
         if foreign:
             for p in self.store.find({"ref": {"$in": sorted(set(foreign))}}):  # the language filtered here: cheaper
                 if p.language == language:
-                    parallel[(p.ref, p.version, p.piece)] = p
+                    parallel.setdefault(p.ref, []).append(p)
         out: list[SearchHit] = []
         seen: set[tuple[str, str, int]] = set()
         for hit in hits:
             p = hit.passage
-            swap = parallel.get((p.ref, p.version, p.piece)) if p.language != language else None
+            # law-in-force: the same version, or the provision's text in force when the newest version is in another
+            # language and did not change it (kb/versions.py)
+            swap = stands_in_for(p, parallel.get(p.ref, [])) if p.language != language else None
             if swap is not None:
                 hit = hit.model_copy(update={"passage": swap})
             key = (hit.passage.ref, hit.passage.version, hit.passage.piece)
@@ -825,6 +835,9 @@ class KnowledgeBase:
                 composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
             else:
                 composition, generator_name = extractive(), "extractive"
+        from kb.versions import language_notes  # law-in-force: amended provisions cited in another language
+
+        cited = {h.passage.passage_id: h.passage for h in hits}
         return Answer(
             question=question,
             answer=composition.text,
@@ -834,6 +847,7 @@ class KnowledgeBase:
             abstained=False,
             sentences=composition.sentences,
             generator=generator_name,
+            notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
         )
 
     def gather_evidence(
