@@ -733,6 +733,9 @@ class KnowledgeBase:
                 hit.score += self.settings.act_boost
         hits.sort(key=lambda h: -h.score)
         with stage("provisions"):
+            from kb.versions import with_application_dates  # law-in-force: "from when does it apply?" (Art. 113)
+
+            hits = with_application_dates(self, question, hits, as_of)
             hits = self._in_language(hits, language)
             hits = hits[:k]
             return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)

@@ -15,6 +15,7 @@ applied on a past date, and the notes and version labels an answer shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -198,3 +199,43 @@ def search_changed(kb: Any, query: str, since: date, k: int = 10, **filters: Any
         raise NotBuiltError(str(kb.settings.data_dir))
     refs = changed_refs(kb.catalog, since, filters.get("doc"))
     return kb.search(query, k=k, within=refs, **filters) if refs else []
+
+
+# --- when does it apply? -----------------------------------------------------------------------------------------
+
+_WHEN_IT_APPLIES = (
+    re.compile(r"\bfrom when\b|\bwhen\b.*\b(appl(y|ies)|take effect|enter into force)\b|\b(date of application|application date)\b", re.I),
+    re.compile(r"\bhvornår\b.*\b(gælder|anvendes|finder\b.*\banvendelse|træder\b.*\bi kraft)\b|\bfra hvornår\b", re.I),
+)
+# The heading of the article that says when an EU act applies, in the languages of the corpus.
+APPLICATION_HEADINGS = ("entry into force and application", "ikrafttræden og anvendelse")
+
+
+def asks_when_it_applies(question: str) -> bool:
+    """"From when do the obligations … apply?", "Hvornår gælder …?": a question about dates of application."""
+    return any(pattern.search(question) for pattern in _WHEN_IT_APPLIES)
+
+
+def with_application_dates(kb: Any, question: str, hits: list[Any], as_of: date | None) -> list[Any]:
+    """A question about when rules apply gets the act's own article on entry into force and application (AI Act
+    Art. 113, where the Digital Omnibus moved the dates) at the top of the evidence, in the version that applies:
+    its words are dates, which neither the dense nor the keyword ranking puts near the question's subject."""
+    if not hits or not asks_when_it_applies(question):
+        return hits
+    acts = [h.passage.doc_id for h in hits[:5] if h.passage.kind in ("regulation", "directive")]
+    if not acts:
+        return hits
+    found = kb.search(
+        " ".join(APPLICATION_HEADINGS), k=10, doc=acts[0], named=False, in_force_only=as_of is None
+    )
+    found = [
+        h for h in found
+        if any(title in h.passage.heading.lower() for title in APPLICATION_HEADINGS)
+        and (as_of is None or valid_on(kb.catalog, h.passage, as_of))
+    ]
+    if not found:
+        return hits
+    top = max(h.score for h in hits)
+    have = {h.passage.passage_id for h in found}
+    lifted = [h.model_copy(update={"score": top + 0.01 * (len(found) - i)}) for i, h in enumerate(found)]
+    return lifted + [h for h in hits if h.passage.passage_id not in have]

@@ -104,6 +104,7 @@ class StreamDone(BaseModel):
 
     abstained: bool
     see_also: list[CitationOut]
+    notes: list[str] = Field(default_factory=list, description="Notes on the versions cited (kb/versions.py)")
 
 
 # --- /api/search ------------------------------------------------------------------
