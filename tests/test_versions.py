@@ -51,6 +51,7 @@ def test_in_force_is_settled_per_provision_across_languages(small_kb) -> None:  
     in_force = small_kb.passages_for_ref("ai-act:art-113")
     assert {p.language for p in in_force} == {"en"} and all(p.amended_by == "2026/1744" for p in in_force)
     assert in_force[0].version_note == "amended by Regulation (EU) 2026/1744, in force from 27.7.2026"
+    assert in_force[0].model_dump()["version_note"] == in_force[0].version_note  # what the passage view gets
     assert in_force[0].amending_refs == ["digital-omnibus-ai:art-1.40"]
 
 
