@@ -253,7 +253,7 @@ def service(mode: str, workers: int, chroma_url: str | None, scratch: Path) -> I
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "dev.jsonl")
+    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "tune.jsonl")
     parser.add_argument("--requests", type=int, default=200, help="Requests per phase.")
     parser.add_argument("--clients", default="1,8,32", help="Concurrent client counts, comma-separated.")
     parser.add_argument("--modes", default="embedded,server", help="embedded (Chroma in the service), server (`chroma run`).")

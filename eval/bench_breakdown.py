@@ -1,6 +1,6 @@
 """Benchmark: where the time of one `ask` goes, stage by stage, so the next speed-up is aimed.
 
-    python -m eval.bench_breakdown [--dataset eval/datasets/dev.jsonl] [--questions 100] [--repeat 2]
+    python -m eval.bench_breakdown [--dataset eval/datasets/tune.jsonl] [--questions 100] [--repeat 2]
 
 Runs `ask` in process on the knowledge base in KB_DATA_DIR for the first
 --questions questions of the dataset, with the stage timer of `kb.timing` on.
@@ -65,7 +65,7 @@ def breakdown(kb: KnowledgeBase, questions: list[str]) -> dict[str, dict[str, fl
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "dev.jsonl")
+    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "tune.jsonl")
     parser.add_argument("--questions", type=int, default=100, help="Questions per pass (the dataset's first ones).")
     parser.add_argument("--repeat", type=int, default=2, help="Passes: the first with a cold query-vector cache.")
     args = parser.parse_args(argv)

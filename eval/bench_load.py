@@ -5,7 +5,7 @@
 Without --url it starts `kb serve` on a free loopback port over the knowledge base in KB_DATA_DIR, with the
 rate limit off (KB_RATE_LIMIT_PER_MINUTE=0: one address sends everything here), and stops it at the end.
 Load: for each client count, a closed loop of that many clients sends --requests requests in all, mixed
-(by --mix, default ask 40 %, search 40 %, passage 20 %; questions from eval/datasets/dev.jsonl, passage ids
+(by --mix, default ask 40 %, search 40 %, passage 20 %; questions from eval/datasets/tune.jsonl, passage ids
 from the searches), and reports p50/p95/p99 per kind and overall, errors by status, and the server's RSS
 (process and children) before and after. Soak (--soak-seconds N > 0): 8 clients send the same mix for N
 seconds; the RSS is sampled every --sample-seconds (30) and printed as a series with its slope (MiB per
@@ -35,7 +35,7 @@ import httpx
 import psutil
 
 REPO = Path(__file__).resolve().parent.parent
-DATASET = REPO / "eval" / "datasets" / "dev.jsonl"
+DATASET = REPO / "eval" / "datasets" / "tune.jsonl"
 MIB = 1024 * 1024
 
 

@@ -59,7 +59,7 @@ from kb.settings import REPO_ROOT, get_settings
 
 COLLECTION = "scale"
 _SENTENCE = re.compile(r"(?<=[.;:!?])\s+")
-DENSE_FETCH = 100  # what KnowledgeBase._dense asks Chroma for: 2 x 50 candidates, filtered afterwards
+DENSE_FETCH = 100  # what Retriever._dense asks Chroma for: 2 x 50 candidates, filtered afterwards
 CANDIDATES = 50
 TOP = 10
 
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="Passages per collection, comma-separated.")
     parser.add_argument("--modes", default="embedded,server", help="embedded (PersistentClient), server (`chroma run`).")
-    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "dev.jsonl")
+    parser.add_argument("--dataset", type=Path, default=REPO_ROOT / "eval" / "datasets" / "tune.jsonl")
     parser.add_argument("--budget", type=float, default=5400, help="Seconds for the whole run.")
     parser.add_argument("--work", type=Path, default=Path("/tmp/kb-scale"), help="Scratch folder for the stores.")
     parser.add_argument("--report", type=Path, default=REPO_ROOT / "eval" / "reports" / "scale")

@@ -16,8 +16,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 SUMMARY_KEYS = (
-    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision", "citation_recall", "faithfulness",
-    "key_fact_recall", "scenario_accuracy", "abstention_precision", "abstention_recall", "latency_ms_p50", "latency_ms_p95",
+    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_recall_gap@5",
+    "cited_gold_precision", "key_fact_recall_body", "key_fact_recall", "scenario_accuracy", "abstention_precision",
+    "abstention_recall", "abstention_accuracy", "answerable_declined_rate", "citation_precision", "citation_recall",
+    "faithfulness", "latency_ms_p50", "latency_ms_p95",
 )
 
 
@@ -30,11 +32,15 @@ def _print_table(metrics: dict) -> None:  # type: ignore[type-arg]
     systems = metrics["systems"]
     for name in systems:
         table.add_column(name, justify="right")
+    table.add_column("strongest trivial baseline")
+    strongest = metrics.get("baselines", {}).get("strongest", {})
     for key in SUMMARY_KEYS:
         cells = []
         for name in systems:
             value = systems[name].get(key)
             cells.append("–" if value is None else (f"{value:.0f}" if key.startswith("latency") else f"{value:.3f}"))
+        base = strongest.get(key)
+        cells.append(f"{base['value']:.3f} ({base['baseline']})" if base else "")
         table.add_row(key, *cells)
     Console().print(table)
 

@@ -1,17 +1,34 @@
-"""The CI gate: run the smoke dataset on our system and fail when a metric drops below its floor.
+"""The CI gate: run the smoke dataset on our system and the trivial baselines; fail when a metric drops below its floor.
 
     python -m eval.gate [--dataset eval/datasets/smoke.jsonl] [--profile full|subset] [--set-floors]
 
-Runs OUR system only (no baselines: fast) against the knowledge base of the
-settings (KB_DATA_DIR), compares each metric with eval/floors.json and exits 1,
-naming metric, value and floor, when one is below its floor (or a latency above
-its ceiling); 0 when all hold. Floors come in profiles: "full" for the
-full-corpus knowledge base (the default, what `.ci/run` uses), "subset" for the
-test subset knowledge base (tests/conftest.py SUBSET, used by tests/test_eval.py).
+Runs OUR system and the cheap trivial baselines (BM25 alone, dense alone; always
+answer, always decline and the majority scenario need no run) against the
+knowledge base of the settings (KB_DATA_DIR), compares each metric with
+eval/floors.json and exits:
+
+- 0 when every floor and ceiling holds;
+- 1 when a metric is below its floor (or above its ceiling), naming metric, value and floor;
+- 2 when the knowledge base is not built;
+- 3 when the floors file is refused by the gate's self-check: a floor that is not
+  above the strongest trivial baseline measured IN THE SAME RUN (a gate that a
+  trivial system passes measures nothing), a gated metric without a floor, or a
+  floor whose baseline could not be measured.
+
+Floors come in profiles: "full" for the full-corpus knowledge base (the default),
+"subset" for the test-subset knowledge base (tests/conftest.py SUBSET, used by
+tests/test_eval.py). The smoke set is drawn from the tune split and never from
+the locked test split (tests/test_datasets.py).
 
 `--set-floors` measures and writes the profile's floors: each quality metric's
-measured value minus MARGIN (not below 0), each latency's measured value times
-LATENCY_FACTOR (at least LATENCY_MIN_MS), so the gate catches regressions, not noise.
+floor is its measured value minus MARGIN, but at least the strongest trivial
+baseline plus LEAD; each ceiling is the measured value plus MARGIN (latency: times
+LATENCY_FACTOR, at least LATENCY_MIN_MS). Where ours does not beat the baseline by
+LEAD, the floor still sits above the baseline, so the gate fails until it does;
+--set-floors says so and exits 1.
+
+The citation precision / recall / faithfulness integrity checks are not gated: they
+are 1.0 by construction for the extractive answerer (eval/metrics.py).
 """
 
 from __future__ import annotations
@@ -30,14 +47,17 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 HERE = Path(__file__).resolve().parent
 FLOORS_FILE = HERE / "floors.json"
 SMOKE = HERE / "datasets" / "smoke.jsonl"
+GATE_SYSTEMS = ("ours", "bm25", "dense")  # the naive pipeline builds its own index: too slow for a gate
 MARGIN = 0.1
+LEAD = 0.01  # a floor sits at least this far above the strongest trivial baseline
 LATENCY_FACTOR = 4.0
 LATENCY_MIN_MS = 1000.0
 GATED = (
-    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision", "citation_recall", "faithfulness",
-    "key_fact_recall", "scenario_accuracy", "abstention_precision", "abstention_recall",
+    "recall@5", "recall@10", "mrr@10", "answer_recall@5", "cited_gold_precision", "key_fact_recall_body",
+    "scenario_accuracy", "abstention_precision", "abstention_recall", "abstention_accuracy",
 )
-CEILINGS = ("latency_ms_p95", "answerable_declined_rate")
+CEILINGS = ("latency_ms_p95", "answerable_declined_rate", "answer_recall_gap@5")
+EXIT_PASSED, EXIT_BELOW_FLOOR, EXIT_NOT_BUILT, EXIT_FLOORS_REFUSED = 0, 1, 2, 3
 
 
 def load_floors(profile: str, path: Path = FLOORS_FILE) -> dict[str, Any]:
@@ -63,28 +83,95 @@ def check(metrics: dict[str, Any], floors: dict[str, Any]) -> list[str]:
     return problems
 
 
-def derive_floors(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Floors from measured values: quality minus MARGIN, latency times LATENCY_FACTOR, declines plus MARGIN."""
-    floors = {k: round(max(0.0, metrics[k] - MARGIN), 3) for k in GATED if metrics.get(k) is not None}
-    ceilings = {}
+def self_check(metrics: dict[str, Any], floors: dict[str, Any]) -> list[str]:
+    """Why the floors file cannot be used with this run, one line each; empty when every floor is meaningful.
+
+    Each floor must lie strictly above the strongest trivial baseline measured in the same run
+    (`metrics["baselines"]["strongest"]`), and every GATED metric must have a floor.
+    """
+    strongest = metrics.get("baselines", {}).get("strongest", {})
+    given = floors.get("floors", {})
+    problems = [f"{key}: no floor in the floors file (every gated metric needs one)" for key in GATED if key not in given]
+    for key, floor in given.items():
+        base = strongest.get(key)
+        if base is None:
+            problems.append(f"{key}: no trivial baseline was measured in this run, so the floor {floor} cannot be checked")
+        elif floor <= base["value"]:
+            problems.append(
+                f"{key}: the floor {floor:.4f} is not above the trivial baseline {base['baseline']} = {base['value']:.4f}"
+            )
+    return problems
+
+
+def derive_floors(metrics: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Floors from measured values (see the module docstring), and a line for each metric where ours does not
+    beat its baseline. Those are also listed under "below_baseline" in the entry, with the figures: the gate
+    fails on them until ours beats the baseline (tests/test_eval.py checks that exactly these fail)."""
+    strongest = metrics.get("baselines", {}).get("strongest", {})
+    floors, unbeaten, below = {}, [], {}
+    for key in GATED:
+        value, base = metrics.get(key), strongest.get(key)
+        if value is None or base is None:
+            unbeaten.append(f"{key}: not measured (ours {value}, baseline {base}): no floor can be set")
+            continue
+        floor = max(value - MARGIN, base["value"] + LEAD)
+        floors[key] = round(floor, 3)
+        if value < floors[key]:
+            below[key] = {"ours": value, "baseline": base["baseline"], "value": base["value"]}
+            unbeaten.append(f"{key}: ours {value:.4f} does not beat {base['baseline']} {base['value']:.4f}: "
+                            f"floor {floors[key]:.3f}, the gate fails until it does")
+    ceilings: dict[str, float] = {}
     if metrics.get("latency_ms_p95") is not None:
         ceilings["latency_ms_p95"] = round(max(LATENCY_MIN_MS, metrics["latency_ms_p95"] * LATENCY_FACTOR))
-    if metrics.get("answerable_declined_rate") is not None:
-        ceilings["answerable_declined_rate"] = round(min(1.0, metrics["answerable_declined_rate"] + MARGIN), 3)
-    return {"floors": floors, "ceilings": ceilings}
+    for key in ("answerable_declined_rate", "answer_recall_gap@5"):
+        if metrics.get(key) is not None:
+            ceilings[key] = round(min(1.0, metrics[key] + MARGIN), 3)
+    return {"floors": floors, "ceilings": ceilings, "below_baseline": below}, unbeaten
 
 
 def measure(dataset: Path = SMOKE, kb: Any = None) -> dict[str, Any]:
-    """Our system's metrics on `dataset` (no baselines), against `kb` or the settings' knowledge base."""
+    """Our system's metrics on `dataset` with the gate's trivial baselines, against `kb` or the settings' knowledge base."""
     from eval.runner import run_file
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import get_settings
 
     kb = kb or KnowledgeBase(get_settings())
-    return run_file(kb, dataset, ["ours"], progress=sys.stderr.isatty()).metrics
+    return run_file(kb, dataset, list(GATE_SYSTEMS), progress=sys.stderr.isatty()).metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def verdict(metrics: dict[str, Any], floors: dict[str, Any]) -> tuple[int, list[str]]:
+    """(exit code, lines to print) of the gate for one run's metrics: the self-check first, then the floors."""
+    refused = self_check(metrics, floors)
+    if refused:
+        return EXIT_FLOORS_REFUSED, [f"gate REFUSED the floors: {line}" for line in refused]
+    problems = check(metrics, floors)
+    if problems:
+        known = floors.get("below_baseline", {})
+        return EXIT_BELOW_FLOOR, [
+            f"gate FAILED: {line}" + (" (ours does not beat the trivial baseline yet)" if line.split(":")[0] in known else "")
+            for line in problems
+        ]
+    return EXIT_PASSED, [f"gate passed: {len(floors.get('floors', {}))} floors hold, each above its trivial baseline"]
+
+
+def summary_lines(metrics: dict[str, Any], floors: dict[str, Any] | None = None) -> list[str]:
+    """Each gated figure beside its floor and its strongest trivial baseline."""
+    strongest = metrics.get("baselines", {}).get("strongest", {})
+    lines = []
+    for key in (*GATED, *CEILINGS):
+        value = metrics.get(key)
+        base = strongest.get(key)
+        limit = (floors or {}).get("floors", {}).get(key, (floors or {}).get("ceilings", {}).get(key))
+        lines.append(
+            f"  {key:26s} {'–' if value is None else f'{value:.4f}':>8s}"
+            f"  {'floor' if key in GATED else 'ceiling'} {'–' if limit is None else limit!s:>7s}"
+            + (f"  baseline {base['baseline']} {base['value']:.4f}" if base else "")
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None, kb: Any = None) -> int:
+    """The gate's command line; `kb` (tests) replaces the settings' knowledge base."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=SMOKE)
     parser.add_argument("--profile", default=os.environ.get("KB_EVAL_FLOORS", "full"))
@@ -95,16 +182,21 @@ def main(argv: list[str] | None = None) -> int:
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import get_settings
 
-    kb = KnowledgeBase(get_settings())
+    kb = kb or KnowledgeBase(get_settings())
     if not kb.is_built():
         print(f"gate: the knowledge base in {kb.settings.data_dir} is not built", file=sys.stderr)
-        return 2
+        return EXIT_NOT_BUILT
+    if args.set_floors:
+        from eval.splits import refuse_locked
+
+        refuse_locked(args.dataset)  # floors are fitted: never on the locked test set
     metrics = measure(args.dataset, kb)
     summary = {k: metrics.get(k) for k in (*GATED, *CEILINGS)}
     if args.set_floors:
         data = json.loads(args.floors.read_text()) if args.floors.exists() else {"profiles": {}}
-        entry = derive_floors(metrics)
+        entry, unbeaten = derive_floors(metrics)
         entry["measured"] = summary
+        entry["baselines"] = metrics["baselines"]["strongest"]
         entry["measured_on"] = {
             "date": date.today().isoformat(),
             "dataset": args.dataset.name,
@@ -114,16 +206,18 @@ def main(argv: list[str] | None = None) -> int:
         data.setdefault("profiles", {})[args.profile] = entry
         args.floors.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         print(f"gate: floors for profile {args.profile!r} written to {args.floors}")
-        return 0
-    problems = check(metrics, load_floors(args.profile, args.floors))
-    for key, value in summary.items():
-        print(f"  {key:26s} {'–' if value is None else f'{value:.4f}'}", file=sys.stderr)
-    if problems:
-        for line in problems:
-            print(f"gate FAILED: {line}")
-        return 1
-    print(f"gate passed: {len(load_floors(args.profile, args.floors).get('floors', {}))} floors hold on {args.dataset.name}")
-    return 0
+        for line in summary_lines(metrics, entry):
+            print(line, file=sys.stderr)
+        for line in unbeaten:
+            print(f"gate: {line}")
+        return EXIT_BELOW_FLOOR if unbeaten else EXIT_PASSED
+    floors = load_floors(args.profile, args.floors)
+    for line in summary_lines(metrics, floors):
+        print(line, file=sys.stderr)
+    code, lines = verdict(metrics, floors)
+    for line in lines:
+        print(line)
+    return code
 
 
 if __name__ == "__main__":

@@ -17,8 +17,32 @@ Per question (answerable, with gold references):
   gains 1 when it hits a gold reference not hit at an earlier rank; DCG = sum of
   gain / log2(i + 1); normalised by the ideal DCG of min(|gold|, 10) hits at the top.
 
-Per answered question (ALCE, Gao et al. 2023), with support decided by
-`eval.support.supports` (calibrated lexical entailment, see that module):
+Of the answer (answerable questions with gold references, answering systems):
+
+- answer recall@5: recall@5 of the answer's CITATIONS, in the order of their
+  citation numbers ([1] first), distinct references as above. A declined answer
+  cites nothing and scores 0: the asker got no provision. Beside it, the
+  retrieval ranking's recall@5 on the same questions, and the gap
+  `answer_recall_gap@5` = retrieval recall@5 - answer recall@5 (positive: the
+  answer drops provisions its own ranking found).
+- cited-gold precision: share of the answer's distinct cited references that hit
+  a gold reference (over answered, answerable questions). It can fail: citing
+  recitals, front matter or another act's provisions lowers it.
+- key facts in the body (`key_fact_recall_body`): share of the question's key
+  facts of at least two words that occur in the answer's BODY, case-insensitive,
+  whitespace-normalised. The body is the answer text minus its list of sources
+  and see-also passages and minus every template line (the scenario heading, the
+  "provisions that typically matter" line, the "quoted from the English text"
+  note, the refusal; `answer_body`), with the [n] marks removed. One-word key facts
+  ("databehandler") are left out: a word anywhere in a long quote says little.
+  Questions without a key fact of two or more words are left out
+  (`key_fact_body_n` says how many remain); a declined answer scores 0.
+- key-fact recall (DESIGN's `key_fact_recall`, kept for continuity): every key
+  fact, searched in the whole answer text, sources list included, so a heading in
+  the sources list counts. Read the body figure.
+
+Integrity checks, not quality (ALCE, Gao et al. 2023, support decided by
+`eval.support.supports`, calibrated lexical entailment):
 
 - citation recall: share of the answer's sentences whose cited passages, taken
   together, support the sentence (a sentence with no citation is not supported).
@@ -29,22 +53,29 @@ Per answered question (ALCE, Gao et al. 2023), with support decided by
 - faithfulness: share of the claims of the answer *as shown* (the `answer` text,
   each line or sentence carrying [n] marks; template lines such as the sources
   list are skipped) that are supported by the passages their [n] marks point to.
-  It checks what the user reads, not the answerer's bookkeeping: a claim that
-  loses or misnumbers its citation while being rendered fails here.
-- cited-gold precision (extra): share of the answer's cited references that hit
-  a gold reference (answerable questions).
+
+These three are 1.0 by construction for an extractive answerer: every sentence is
+copied from the passage it cites, and the support test checks that its words occur
+in that passage. They were 1.0 for ours and for the naive pipeline alike, so they
+cannot tell a good answer from a bad one. They stay in the JSON (DESIGN lists the
+first two) as checks that the rendering keeps its citations (they would drop for an
+LLM generator or a misnumbering bug), and they are NOT gated (eval/gate.py).
+
+Declining (systems that can decline):
+
+- abstention precision: of the questions the system declined, the share that are
+  unanswerable; abstention recall: of the unanswerable questions, the share it
+  declined; answerable declined rate: of the answerable, the share declined;
+  abstention accuracy: share of questions where declining == unanswerable.
+  Trivial baselines (`trivial_baselines`): always answer (recall 0, declined rate 0,
+  accuracy = share answerable) and always decline (precision = share
+  unanswerable, recall 1, accuracy = share unanswerable).
 
 Per question, other:
 
-- key-fact recall: share of the question's key facts that occur in the answer
-  text, case-insensitive, whitespace-normalised; a declined answer scores 0. A
-  Danish question on an English-only text has English key facts, found in the
-  English passage the answer quotes.
 - scenario accuracy: over questions with a gold scenario, the share whose
   scenario the system infers (asked WITHOUT the scenario) equals the gold one.
-- abstention precision: of the questions the system declined, the share that are
-  unanswerable; abstention recall: of the unanswerable questions, the share it
-  declined; answerable declined rate (extra): of the answerable, the share declined.
+  Trivial baseline: always the majority gold scenario of the evaluated set.
 - latency p50/p95: median and 95th percentile (linear interpolation) of the time
   one call takes, in milliseconds (`ask` for our system, the retrieval call for
   retrieval-only baselines).
@@ -220,6 +251,47 @@ def key_fact_recall(key_facts: Sequence[str], answer_text: str) -> float:
     return sum(_normalise(f) in text for f in key_facts) / len(key_facts)
 
 
+MIN_KEY_FACT_WORDS = 2
+_SOURCE_ENTRY = re.compile(r"^\[\d+\]\s+\S+:\S")  # "[1] ai-act:art-26 – heading (version, da)"
+_LIST_ENTRY = re.compile(r"^[-•*]\s+\S+:\S+\s+[–-]")  # "- ai-act:art-26 – heading" (see also)
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A whole-line pattern for a template string: each {field} matches anything, a trailing ':' is optional."""
+    parts = re.split(r"\{[a-z_]+\}", template.strip().rstrip(":"))
+    return re.compile(".*?".join(re.escape(p) for p in parts) + r":?", re.DOTALL)
+
+
+def answer_body(answer_text: str, templates: Sequence[str] = (), list_headings: Sequence[str] = ()) -> str:
+    """The answer's body: its text without the sources / see-also lists, template lines and [n] marks.
+
+    `templates` are the answerer's template strings ({field} placeholders allowed): a line that is one of them
+    is left out. A line equal to one of `list_headings` (Sources:, See also:) ends the body; list entries
+    that look like "[1] ref – heading" or "- ref – heading" are left out wherever they stand.
+    """
+    patterns = [template_pattern(t) for t in templates if t.strip()]
+    headings = {h.strip().rstrip(":").casefold() for h in list_headings if h.strip()}
+    kept = []
+    for line in answer_text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.rstrip(":").casefold() in headings:
+            break
+        if _SOURCE_ENTRY.match(line) or _LIST_ENTRY.match(line):
+            continue
+        bare = _MARK.sub("", line).strip()
+        if any(p.fullmatch(line) or p.fullmatch(bare) for p in patterns):
+            continue
+        kept.append(re.sub(r"\s*\[\d+\]", " ", line))
+    return "\n".join(kept)
+
+
+def body_key_facts(key_facts: Sequence[str]) -> list[str]:
+    """The key facts the body measure counts: those of at least MIN_KEY_FACT_WORDS words."""
+    return [f for f in key_facts if len(f.split()) >= MIN_KEY_FACT_WORDS]
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-th percentile (0-100) with linear interpolation between closest ranks; None when empty."""
     if not values:
@@ -247,7 +319,8 @@ class QuestionResult:
     retrieved_refs: list[str] | None = None  # ranking (None: the system does not retrieve)
     latency_ms: float | None = None
     answer_text: str | None = None  # None: the system does not answer
-    cited_refs: list[str] = field(default_factory=list)
+    answer_body: str | None = None  # the answer text without sources list, template lines and [n] marks
+    cited_refs: list[str] = field(default_factory=list)  # in citation-number order
     abstained: bool | None = None  # None: the system cannot decline
     predicted_scenario: str | None = None
     citation_precision: float | None = None
@@ -271,12 +344,32 @@ class QuestionResult:
             return None
         return 0.0 if self.abstained else key_fact_recall(self.key_facts, self.answer_text)
 
+    @property
+    def answer_applies(self) -> bool:
+        return self.answerable and bool(self.gold_refs) and self.answer_text is not None and self.error is None
+
+    def answer_recall(self, k: int = 5) -> float | None:
+        """Recall@k of the answer's citations (citation-number order); 0 for a declined answer."""
+        if not self.answer_applies:
+            return None
+        return 0.0 if self.abstained else recall_at_k(self.gold_refs, self.cited_refs, k)
+
+    def key_fact_recall_body(self) -> float | None:
+        facts = body_key_facts(self.key_facts)
+        if not (self.answerable and facts) or self.answer_text is None:
+            return None
+        if self.abstained:
+            return 0.0
+        return key_fact_recall(facts, self.answer_body if self.answer_body is not None else self.answer_text)
+
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items()}
         out["document"] = self.document
         for k in K_VALUES:
             out[f"recall@{k}"] = self.recall(k)
+        out["answer_recall@5"] = self.answer_recall(5)
         out["key_fact_recall"] = self.key_fact_recall()
+        out["key_fact_recall_body"] = self.key_fact_recall_body()
         return out
 
 
@@ -290,9 +383,10 @@ def _round(value: float | None, digits: int = 4) -> float | None:
 
 
 METRIC_KEYS = (
-    "n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision", "citation_recall",
-    "faithfulness", "cited_gold_precision", "key_fact_recall", "scenario_accuracy", "abstention_precision",
-    "abstention_recall", "answerable_declined_rate", "latency_ms_p50", "latency_ms_p95",
+    "n", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_recall_gap@5",
+    "cited_gold_precision", "key_fact_recall_body", "key_fact_body_n", "key_fact_recall", "citation_precision",
+    "citation_recall", "faithfulness", "scenario_accuracy", "abstention_precision", "abstention_recall",
+    "abstention_accuracy", "answerable_declined_rate", "latency_ms_p50", "latency_ms_p95",
 )
 
 
@@ -305,6 +399,12 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
         out[f"recall@{k}"] = _mean(r.recall(k) for r in retrieval)
     out["mrr@10"] = _mean(mrr_at_k(r.gold_refs, r.retrieved_refs or [], 10) for r in retrieval)
     out["ndcg@10"] = _mean(ndcg_at_k(r.gold_refs, r.retrieved_refs or [], 10) for r in retrieval)
+    answer_scored = [r for r in results if r.answer_applies]
+    out["answer_recall@5"] = _mean(r.answer_recall(5) for r in answer_scored)
+    both = [r for r in answer_scored if r.retrieval_applies]
+    out["answer_recall_gap@5"] = (
+        _mean(r.recall(5) for r in both) - _mean(r.answer_recall(5) for r in both) if both else None  # type: ignore[operator]
+    )
     out["citation_precision"] = _mean(r.citation_precision for r in answered)
     out["citation_recall"] = _mean(r.citation_recall for r in answered)
     out["faithfulness"] = _mean(r.faithfulness for r in answered)
@@ -312,6 +412,9 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
         cited_gold_precision(r.gold_refs, r.cited_refs) for r in answered if r.answerable and r.gold_refs
     )
     out["key_fact_recall"] = _mean(r.key_fact_recall() for r in results)
+    body = [r.key_fact_recall_body() for r in results]
+    out["key_fact_recall_body"] = _mean(body)
+    out["key_fact_body_n"] = sum(v is not None for v in body)
     routed = [r for r in results if r.scenario is not None and r.predicted_scenario is not None]
     out["scenario_accuracy"] = _mean(float(r.predicted_scenario == r.scenario) for r in routed)
     can_decline = [r for r in results if r.abstained is not None]
@@ -321,6 +424,9 @@ def summarize(results: Sequence[QuestionResult]) -> dict[str, Any]:
     out["abstention_precision"] = sum(not r.answerable for r in declined) / len(declined) if declined else None
     out["abstention_recall"] = sum(bool(r.abstained) for r in unanswerable) / len(unanswerable) if unanswerable else None
     out["answerable_declined_rate"] = sum(bool(r.abstained) for r in answerable) / len(answerable) if answerable else None
+    out["abstention_accuracy"] = (
+        sum(bool(r.abstained) != r.answerable for r in can_decline) / len(can_decline) if can_decline else None
+    )
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     out["latency_ms_p50"] = percentile(latencies, 50)
     out["latency_ms_p95"] = percentile(latencies, 95)
@@ -348,3 +454,72 @@ def recall_curve(results: Sequence[QuestionResult], max_k: int = 10) -> list[flo
     """Mean recall@k for k = 1..max_k (the report's recall@k plot)."""
     retrieval = [r for r in results if r.retrieval_applies]
     return [_round(_mean(recall_at_k(r.gold_refs, r.retrieved_refs or [], k) for r in retrieval)) for k in range(1, max_k + 1)]
+
+
+# --- trivial baselines -----------------------------------------------------------------------
+
+# Which trivial systems a metric is compared with. Retrieval and answer metrics: BM25 alone and dense alone
+# (each "answers" by quoting its top passages, eval/systems.py) and the naive llama-index pipeline when it
+# was run; scenario accuracy: the majority scenario; declining: always answer / always decline.
+SEARCH_BASELINES = ("bm25", "dense", "naive-llamaindex")
+BASELINES_FOR: dict[str, tuple[str, ...]] = {
+    **{key: SEARCH_BASELINES for key in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")},
+    **{key: SEARCH_BASELINES for key in ("answer_recall@5", "cited_gold_precision", "key_fact_recall_body",
+                                         "key_fact_recall")},
+    "scenario_accuracy": ("majority_scenario",),
+    "abstention_precision": ("always_decline",),
+    "abstention_recall": ("always_answer",),
+    "abstention_accuracy": ("always_answer", "always_decline"),
+}
+
+
+def trivial_baselines(results: Sequence[QuestionResult]) -> dict[str, dict[str, Any]]:
+    """The figures of the systems that need no knowledge base, on the same questions (per language too)."""
+
+    def figures(rs: Sequence[QuestionResult]) -> dict[str, dict[str, Any]]:
+        n = len(rs)
+        unanswerable = sum(not r.answerable for r in rs)
+        share = unanswerable / n if n else None
+        gold = [r.scenario for r in rs if r.scenario is not None]
+        majority = max(sorted(set(gold)), key=gold.count) if gold else None
+        return {
+            "always_answer": {
+                "abstention_precision": None,  # it declines nothing
+                "abstention_recall": 0.0 if unanswerable else None,
+                "answerable_declined_rate": 0.0 if n - unanswerable else None,
+                "abstention_accuracy": _round(1 - share) if share is not None else None,
+            },
+            "always_decline": {
+                "abstention_precision": _round(share) if share is not None else None,
+                "abstention_recall": 1.0 if unanswerable else None,
+                "answerable_declined_rate": 1.0 if n - unanswerable else None,
+                "abstention_accuracy": _round(share) if share is not None else None,
+            },
+            "majority_scenario": {
+                "scenario": majority,
+                "scenario_accuracy": _round(gold.count(majority) / len(gold)) if gold else None,
+            },
+        }
+
+    out = figures(results)
+    languages = sorted({r.language for r in results})
+    for name in out:
+        out[name]["per_language"] = {
+            lang: {k: v for k, v in figures([r for r in results if r.language == lang])[name].items()}
+            for lang in languages
+        }
+    return out
+
+
+def strongest_baselines(baselines: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per metric, the best trivial system measured in this run: {metric: {"baseline": name, "value": v}}."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, names in BASELINES_FOR.items():
+        best: tuple[str, float] | None = None
+        for name in names:
+            value = baselines.get(name, {}).get(key)
+            if value is not None and (best is None or value > best[1]):
+                best = (name, value)
+        if best is not None:
+            out[key] = {"baseline": best[0], "value": best[1]}
+    return out

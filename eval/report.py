@@ -19,12 +19,13 @@ from eval.runner import RunResult, failures
 
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 TABLE_KEYS = (
-    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "citation_precision", "citation_recall", "faithfulness",
-    "cited_gold_precision", "key_fact_recall", "scenario_accuracy", "abstention_precision", "abstention_recall",
-    "answerable_declined_rate", "latency_ms_p50", "latency_ms_p95",
+    "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_recall_gap@5",
+    "cited_gold_precision", "key_fact_recall_body", "key_fact_body_n", "key_fact_recall", "scenario_accuracy",
+    "abstention_precision", "abstention_recall", "abstention_accuracy", "answerable_declined_rate",
+    "citation_precision", "citation_recall", "faithfulness", "latency_ms_p50", "latency_ms_p95",
 )
-GROUP_KEYS = ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "citation_precision", "citation_recall",
-              "key_fact_recall", "scenario_accuracy", "abstention_recall", "latency_ms_p50")
+GROUP_KEYS = ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "cited_gold_precision",
+              "key_fact_recall_body", "scenario_accuracy", "abstention_recall", "latency_ms_p50")
 
 
 def _fmt(value: Any, key: str = "") -> str:
@@ -240,8 +241,21 @@ def _tables(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
     """(title, header, rows) of every table the report shows, shared by Markdown and HTML."""
     systems = metrics["systems"]
     names = list(systems)
-    out = [("Systems side by side", ["metric", *names],
-            [[k, *(_fmt(systems[n].get(k), k) for n in names)] for k in TABLE_KEYS])]
+    strongest = metrics.get("baselines", {}).get("strongest", {})
+
+    def baseline_cell(key: str) -> str:
+        base = strongest.get(key)
+        return f"{_fmt(base['value'], key)} ({base['baseline']})" if base else "–"
+
+    out = [("Systems side by side", ["metric", *names, "strongest trivial baseline"],
+            [[k, *(_fmt(systems[n].get(k), k) for n in names), baseline_cell(k)] for k in TABLE_KEYS])]
+    trivial = metrics.get("baselines", {})
+    rows = []
+    for name in ("always_answer", "always_decline", "majority_scenario"):
+        for key, value in trivial.get(name, {}).items():
+            if key != "per_language":
+                rows.append([name, key, _fmt(value, key)])
+    out.append(("Trivial baselines that need no knowledge base", ["baseline", "metric", "value"], rows))
     for title, key in (("Ours per language", "per_language"), ("Ours per document", "per_document"),
                        ("Ours per scenario", "per_scenario")):
         groups = metrics[key]
@@ -279,8 +293,11 @@ def write_report(result: RunResult, folder: Path) -> Path:
                 fh.write(json.dumps(r.as_dict(), ensure_ascii=False) + "\n")
     fails = failures(result)
     support = metrics.get("support", {})
+    where = metrics.get("baselines", {}).get("measured_on", {})
     intro = (
         f"Dataset `{result.dataset}`: {metrics['n']} questions; systems: {', '.join(metrics['systems'])}; "
+        f"measured on the knowledge base in {where.get('data_dir')} ({where.get('passages')} passages); "
+        f"baselines not run: {', '.join(where.get('not_run', [])) or 'none'}; "
         f"{metrics.get('seconds', '?')} s. The top-level figures are our system's. Metric definitions: `eval/metrics.py`; "
         f"citation support: `eval/support.py` ({support.get('method', '')}, threshold {support.get('threshold')}; "
         f"agreement with {support.get('n_labels')} hand labels: accuracy {support.get('agreement_accuracy')}, "

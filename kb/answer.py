@@ -10,13 +10,17 @@ from kb.versions import version_note
 
 
 class ScenarioInfo(BaseModel):
-    """The scenario an answer is tied to: chosen by the user, or inferred from the question."""
+    """The scenario an answer is tied to: chosen by the user, inferred from the question, or none
+    (`id` None: no clear scenario, and the answer assumes none)."""
 
-    id: str = Field(description="behov, prototype, demo or loesning")
-    label: str = Field(description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers)")
+    id: str | None = Field(description="behov, prototype, demo or loesning; null: no clear scenario")
+    label: str = Field(
+        description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers); "
+        "'Intet klart scenarie' / 'No clear scenario' when id is null"
+    )
     confidence: float = Field(ge=0.0, le=1.0, description="1.0 when chosen by the user")
     inferred: bool
-    reason: str = Field(description="Why this scenario: the user chose it, or the cues that decided it")
+    reason: str = Field(description="Why this scenario: the user chose it, the words that decided it, or why none")
 
 
 class Citation(BaseModel):

@@ -380,12 +380,26 @@ def evaluate(
         raise typer.Exit(code)
 
 
+AnswerOpt = Annotated[
+    Optional[list[str]], typer.Option("--answer", help="An answer as key=value (repeatable), e.g. contract_value=above_threshold.")
+]
+
+
+def _answers(items: list[str] | None) -> dict[str, str]:
+    """`--answer key=value` options as the roadmap's answers."""
+    answers: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            _err(f"--answer must be key=value, not {item!r}")
+        answers[key.strip()] = value.strip()
+    return answers
+
+
 @app.command()
 def roadmap(
     scenario: Annotated[str, typer.Option("--scenario", help="behov, prototype, demo or loesning.")],
-    answer: Annotated[
-        list[str] | None, typer.Option("--answer", help="An answer as key=value (repeatable), e.g. contract_value=above_threshold.")
-    ] = None,
+    answer: AnswerOpt = None,
     lang: Annotated[str, typer.Option("--lang", help="Language of the texts: da or en.")] = "da",
     as_json: JsonOpt = False,
 ) -> None:
@@ -393,12 +407,7 @@ def roadmap(
     from kb.errors import KBError
     from kb.roadmap import build_roadmap
 
-    answers: dict[str, str] = {}
-    for item in answer or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            _err(f"--answer must be key=value, not {item!r}")
-        answers[key.strip()] = value.strip()
+    answers = _answers(answer)
     if lang not in ("da", "en"):
         _err(f"--lang must be da or en, not {lang!r}")
     kb = _kb()
@@ -426,6 +435,41 @@ def roadmap(
         for question in data["questions"]:
             values = "|".join(option["value"] for option in question["options"])
             console.print(f"  --answer {question['key']}={values}: {question['text']}", highlight=False, markup=False)
+
+
+@app.command()
+def contract(
+    scenario: Annotated[str, typer.Option("--scenario", help="behov, prototype, demo or loesning.")],
+    answer: AnswerOpt = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the draft: da or en.")] = "da",
+    fmt: Annotated[str, typer.Option("--format", help="json, md or docx.")] = "md",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """The contract draft for a scenario: sections with their model clauses quoted, the provisions behind them and what to fill in."""
+    from kb.contract import build_contract, contract_docx, contract_markdown
+    from kb.errors import KBError
+
+    answers = _answers(answer)
+    if lang not in ("da", "en"):
+        _err(f"--lang must be da or en, not {lang!r}")
+    if fmt not in ("json", "md", "docx"):
+        _err(f"--format must be json, md or docx, not {fmt!r}")
+    kb = _kb()
+    try:
+        draft = build_contract(scenario, answers, lang, kb=kb if kb.is_built() else None)
+    except KBError as exc:
+        _err(str(exc))
+    if fmt == "docx":
+        data = contract_docx(draft)
+    else:
+        text = json.dumps(draft, ensure_ascii=False, indent=2) + "\n" if fmt == "json" else contract_markdown(draft)
+        data = text.encode("utf-8")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(data)
+        sys.stderr.write(f"wrote {out} ({len(draft['sections'])} sections)\n")
 
 
 def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:

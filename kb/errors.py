@@ -40,6 +40,21 @@ class InvalidQuestionError(KBError):
     """A question that cannot be asked: empty or too long."""
 
 
+class UnencodableTextError(KBError):
+    """A text field holds a lone surrogate: not text UTF-8 can encode, so not text the engine can read (kb/text.py)."""
+
+    code = "unencodable_text"  # the API's error code, whichever check found it
+
+    def __init__(self, field: str, position: int, codepoint: int) -> None:
+        self.field = field
+        self.position = position
+        # the message names the code point, never the text: it has to be printable and sendable itself
+        super().__init__(
+            f"{field} holds a lone surrogate (U+{codepoint:04X}) at character {position + 1}: "
+            "not text that can be encoded as UTF-8; send the text as UTF-8"
+        )
+
+
 class StoreUnavailableError(KBError):
     """The vector store (a Chroma server in server mode) cannot be reached: down, or too slow to answer."""
 

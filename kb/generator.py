@@ -47,7 +47,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.answer import AnswerSentence, Citation
-from kb.answering import INSTRUCTION, TEXTS, Composition, Evidence
+from kb.answering import INSTRUCTION, TEXTS, Composition, Evidence, Section
 from kb.keywords import tokenize
 from kb.language import detect_language
 
@@ -377,9 +377,10 @@ def assemble(kept: Sequence[AnswerSentence], citations: Sequence[Citation], lang
     if any(c.language != language for c in result.citations) and texts["english_source"]:
         lines.append(texts["english_source"])
     text = "\n".join(lines)
-    text += f"\n\n{texts['sources']}:\n" + "\n".join(
-        f"[{c.n}] {c.ref} – {c.heading} ({c.version}, {c.language})" for c in result.citations
-    )
+    sources = "\n".join(f"[{c.n}] {c.ref} – {c.heading} ({c.version}, {c.language})" for c in result.citations)
+    text += f"\n\n{texts['sources']}:\n" + sources
+    numbers = [c.n for c in result.citations]
+    result.sections = [Section("direct", "", "\n".join(lines), numbers), Section("sources", texts["sources"], sources, numbers)]
     result.text = text.strip()
     return result
 

@@ -44,11 +44,17 @@ def tokenize(text: str, language: str) -> list[str]:
     return _stemmer(language).stemWords(words)
 
 
+# The most distinct terms of a query BM25 scores: each costs a pass over its postings. Evaluation questions have
+# at most about 20; a 2,000-character question of distinct words would have a thousand.
+QUERY_MAX_TERMS = 64
+
+
 def tokenize_query(text: str) -> list[str]:
-    """A question's tokens, stemmed in Danish and in English, each once."""
+    """A question's tokens, stemmed in Danish and in English, each once: at most QUERY_MAX_TERMS, half from each."""
     seen: dict[str, None] = {}
     for language in LANGUAGES:
-        for token in tokenize(text, language):
+        own = dict.fromkeys(tokenize(text, language))
+        for token in list(own)[: QUERY_MAX_TERMS // len(LANGUAGES)]:
             seen.setdefault(token, None)
     return list(seen)
 
@@ -104,6 +110,14 @@ class KeywordIndex:
         if corpus_tokens:
             bm25.index(corpus_tokens, show_progress=False)
         return cls(bm25, rows, stamp, lexicon)
+
+    def unknown_share(self, tokens: tuple[str, ...] | list[str]) -> float:
+        """The share of stemmed `tokens` that no indexed passage uses: a question about lasagne asks the corpus
+        about words it does not have."""
+        if not tokens:
+            return 0.0
+        vocab = getattr(self.bm25, "vocab_dict", {}) or {}
+        return sum(t not in vocab for t in tokens) / len(tokens)
 
     def translated_tokens(self, query: str, language: str) -> list[str]:
         """The question's `language` stems translated into the other language with the learnt lexicon."""

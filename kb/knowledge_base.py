@@ -7,68 +7,31 @@ import hashlib
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
 
 from kb.answer import Answer, Citation, ScenarioInfo
 from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
 from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
-from kb.versions import version_note
+from kb.question import Question
 from kb.references import covers
-from kb.retrieval import reciprocal_rank_fusion
+from kb.retrieval import RankedUnit, Retriever, SearchHit
 from kb.scenarios import in_profile, profile_refs
 from kb.settings import Settings
 from kb.store import PassageStore, open_client
+from kb.text import check_text
 from kb.timing import stage
+from kb.unit_index import UnitIndex
 
 log = logging.getLogger(__name__)
-
-
-class _Covered(NamedTuple):
-    """The passages a profile covers: a mask over the keyword rows, and the rows with a stored vector with it."""
-
-    rows: np.ndarray  # float32, 1.0 where covered
-    indices: np.ndarray  # keyword row numbers of the covered passages with a stored vector
-    vectors: np.ndarray  # their vectors, one row each
-
-
-class SearchHit(BaseModel):
-    """A passage found for a query, with its fused score and where each retriever ranked it."""
-
-    passage: Passage
-    score: float
-    dense_rank: int | None = None
-    keyword_rank: int | None = None
-    dense_score: float | None = None
-    keyword_score: float | None = None
-    named: bool = False
-
-    def summary(self) -> dict[str, Any]:
-        """The DESIGN shape of a search result."""
-        p = self.passage
-        return {
-            "ref": p.ref,
-            "passage_id": p.passage_id,
-            "doc_id": p.doc_id,
-            "title": p.title,
-            "heading": p.heading,
-            "language": p.language,
-            "version": p.version,
-            "score": round(self.score, 6),
-            "text": p.text,
-            # law-in-force: only for amended provisions, so other results keep DESIGN's shape
-            **({"amended_by": p.amended_by, "version_note": version_note(p)} if p.amended_by else {}),
-        }
 
 
 def _collection_name(model: str) -> str:
@@ -275,6 +238,9 @@ class KnowledgeBase:
         tmp.write_text(json.dumps(catalog, ensure_ascii=False, indent=1))
         os.replace(tmp, self.settings.data_dir / "catalog.json")
         index.save(self.settings.bm25_dir)
+        units = self._build_units(fingerprint)
+        units.save(self.settings.units_dir)
+        self.__dict__["_units"] = units
         self._keyword_state.update(index=index, catalog=catalog, version=fingerprint)
         self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index and catalog in place
         return True
@@ -331,6 +297,12 @@ class KnowledgeBase:
 
         return embed
 
+    # --- retrieval (kb/retrieval.py): the facade ----------------------------------------
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self)
+
     def search(
         self,
         query: str,
@@ -343,192 +315,35 @@ class KnowledgeBase:
         mode: str = "hybrid",
         within: list[str] | None = None,
     ) -> list[SearchHit]:
-        """Hybrid search: dense and BM25 candidates fused by reciprocal rank, named provisions first; best first.
+        """Hybrid search over passages, named provisions first; best first (`Retriever.search`)."""
+        return self.retriever.search(query, k, doc, kind, language, in_force_only, named, mode, within)
 
-        `mode` "dense" or "keyword" uses one retriever alone (the baselines the evaluation compares with).
-        `within` (a scenario's profile, `scenario_profile`) searches only the passages its entries cover: filtering
-        the best candidates of the whole corpus afterwards would leave a handful, or none.
-        """
-        if not self.is_built():
-            raise NotBuiltError(str(self.settings.data_dir))
-        self.check_filters(doc, kind, language)
-        n = max(self.settings.candidates, k)
-        if mode not in ("hybrid", "dense", "keyword"):
-            raise ValueError(f"unknown search mode {mode!r}")
-        covered = self._covered(tuple(within)) if within is not None else None
-        if covered is not None and not covered.rows.any():
-            return []
-        with stage("dense"):
-            dense = self._dense(query, n, doc, kind, language, in_force_only, covered) if mode != "keyword" else []
-        with stage("bm25"):
-            mask = self._mask(doc, kind, language, in_force_only, covered)
-            keyword = self.keywords.search(query, n, mask) if mode != "dense" else []
-            lists = {"dense": [pid for pid, _ in dense], "keyword": [pid for pid, _ in keyword]}
-            if mode == "hybrid":
-                lists["translated"] = self._translated_keywords(query, n, doc, kind, language, in_force_only, covered)
-        with stage("fusion"):
-            fused = reciprocal_rank_fusion(
-                lists,
-                k=self.settings.rrf_k,
-                weights={"dense": self.settings.dense_weight, "translated": self.settings.translated_weight},
-            )[: max(k, 20)]
-        similarity = dict(dense)
-        bm25 = dict(keyword)
-        with stage("fetch"):
-            known = self._passages_by_id([f.passage_id for f in fused])
-        hits = [
-            SearchHit(
-                passage=known[f.passage_id],
-                score=f.score,
-                dense_rank=f.ranks["dense"],
-                keyword_rank=f.ranks["keyword"],
-                dense_score=similarity.get(f.passage_id),
-                keyword_score=bm25.get(f.passage_id),
-            )
-            for f in fused
-            if f.passage_id in known
-        ]
-        if named:
-            with stage("provisions"):
-                hits = self._definitions_first(query, hits)
-                hits = self._named_first(query, hits, doc=doc, kind=kind, language=language, in_force_only=in_force_only)
-            if within is not None:  # a named provision outside the profile is not within it
-                hits = [h for h in hits if in_profile(within, h.passage.ref)]
-        return hits[:k]
-
-    def _covered(self, entries: tuple[str, ...]) -> _Covered:
-        """The passages profile entries cover, with their stored vectors; kept until the store changes (the keyword
-        index's stamp), since a scenario's profile is searched again and again. A profile holds a few hundred
-        passages: scoring them all here costs under a millisecond, where a Chroma query filtered to their
-        references cost 60-100 ms."""
-        return self._covered_cache(self.keywords.stamp, entries)
-
-    @cached_property
-    def _covered_cache(self) -> Any:
-        @lru_cache(maxsize=32)
-        def covered(stamp: str, entries: tuple[str, ...]) -> _Covered:
-            profile = list(entries)
-            rows = self.keywords.rows
-            mask = np.array([in_profile(profile, r.passage_id.partition("/")[0]) for r in rows], dtype=np.float32)
-            candidates = np.flatnonzero(mask)
-            stored = self.store.vectors([rows[i].passage_id for i in candidates])
-            indices = np.array([i for i in candidates if rows[i].passage_id in stored], dtype=np.int64)
-            vectors = np.stack([stored[rows[i].passage_id] for i in indices]) if len(indices) else np.zeros((0, 1))
-            return _Covered(mask, indices, vectors.astype(np.float32))
-
-        return covered
-
-    def _mask(
-        self, doc: str | None, kind: str | None, language: str | None, in_force_only: bool, covered: _Covered | None
-    ) -> np.ndarray:
-        """The keyword index's filter mask, narrowed to the covered passages when searching within a profile."""
-        mask = self.keywords.mask(doc, kind, language, in_force_only)
-        return mask * covered.rows if covered is not None else mask
-
-    def _definitions_first(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
-        """For "what is a deployer?", the definition of that term among the candidates comes first."""
-        from kb.keywords import tokenize, tokenize_query
-        from kb.provisions import asks_for_definition, defined_term
-
-        if not asks_for_definition(query):
-            return hits
-        words = set(tokenize_query(query))
-        matching = []
-        for hit in hits:
-            term = defined_term(hit.passage.text)
-            if term and set(tokenize(term, hit.passage.language)) <= words:
-                matching.append(hit)
-        if not matching:
-            return hits
-        top = hits[0].score
-        for i, hit in enumerate(matching):
-            hit.score = top + 0.5 / (i + 1)
-        return matching + [h for h in hits if h not in matching]
-
-    def _translated_keywords(
+    def retrieve(
         self,
-        query: str,
-        n: int,
-        doc: str | None,
-        kind: str | None,
-        language: str | None,
-        in_force_only: bool,
-        covered: _Covered | None = None,
-    ) -> list[str]:
-        """BM25 over the other language's passages with the question translated by the learnt lexicon:
-        a Danish question's way into English-only texts (MDR, EHDS), an English one's into the Danish acts."""
-        from kb.language import detect_language
-
-        source = detect_language(query)
-        target = "en" if source == "da" else "da"
-        if language not in (None, target):
-            return []
-        tokens = self.keywords.translated_tokens(query, source)
-        if not tokens:
-            return []
-        mask = self._mask(doc, kind, target, in_force_only, covered)
-        return [pid for pid, _ in self.keywords.search(query, n, mask, tokens=tokens)]
-
-    def _dense(
-        self,
-        query: str,
-        n: int,
-        doc: str | None,
-        kind: str | None,
-        language: str | None,
-        in_force_only: bool,
-        covered: _Covered | None = None,
-    ) -> list[tuple[str, float]]:
-        """Dense candidates (id, similarity). Filters are applied from the keyword index's fields after an
-        over-fetch, since a filtered Chroma query costs several times an unfiltered one; a narrow filter
-        (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause. Within a profile
-        every `covered` passage is scored exactly, from its stored vector."""
-        vector = self.embed_query(query)
-        if covered is not None:
-            keep = self.keywords.mask(doc, kind, language, in_force_only)[covered.indices] > 0
-            scores = covered.vectors[keep] @ vector if keep.any() else np.zeros(0, np.float32)
-            rows = self.keywords.rows
-            found = [(rows[i].passage_id, float(score)) for i, score in zip(covered.indices[keep], scores, strict=True)]
-            return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:n]
-        if doc is None and kind is None and language is None:
-            found = self.store.query(vector, 2 * n)
-            kept = [(pid, s) for pid, s in found if self.keywords.passes(pid, None, None, None, in_force_only)]
-            if len(kept) >= n or len(found) < 2 * n:
-                return kept[:n]
-        conditions: list[dict[str, Any]] = []
-        for name, value in (("doc_id", doc), ("kind", kind), ("language", language)):
-            if value is not None:
-                conditions.append({name: value})
-        if in_force_only:
-            conditions.append({"in_force": True})
-        where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
-        return self.store.query(vector, n, where)
-
-    def _named_first(
-        self, query: str, hits: list[SearchHit], doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+        question: str,
+        language: str,
+        profile: list[str],
+        k: int = 8,
+        doc: str | None = None,
+        kind: str | None = None,
+        as_of: date | None = None,
     ) -> list[SearchHit]:
-        """Put the provisions the query names ("artikel 26", "§ 73", "Annex VIII rule 11") ahead of the rest."""
-        from kb.language import detect_language
-        from kb.provisions import named_provisions
+        """Evidence for a question: the passages of the best-ranked units (`Retriever.retrieve`)."""
+        return self.retriever.retrieve(question, language, profile, k, doc, kind, as_of)
 
-        provisions = named_provisions(query)
-        if not provisions:
-            return hits
-        preferred = language or detect_language(query)
-        top = hits[0].score if hits else 1.0
-        rank = {h.passage.passage_id: i for i, h in enumerate(hits)}
-        front: list[SearchHit] = []
-        for provision in provisions:
-            found = self.provision_passages(
-                provision, preferred, doc=doc, kind=kind, language=language, in_force_only=in_force_only, limit=30
-            )
-            # the named provision's passages that the search itself ranks best come first; at most three in front
-            found.sort(key=lambda p: (rank.get(p.passage_id, len(hits)), p.order))
-            for passage in found[:3]:
-                if all(h.passage.passage_id != passage.passage_id for h in front):
-                    front.append(SearchHit(passage=passage, score=top + 1.0 / (len(front) + 1), named=True))
-        seen = {h.passage.passage_id for h in front}
-        return front + [h for h in hits if h.passage.passage_id not in seen]
+    def rank_units(
+        self,
+        q: Question,
+        hits: list[SearchHit],
+        profile: list[str],
+        doc: str | None = None,
+        kind: str | None = None,
+        as_of: date | None = None,
+        exclude: frozenset[str] = frozenset(),
+        trained: bool = True,
+    ) -> list[RankedUnit]:
+        """The units that may hold the answer, best first, with the ranker's scores (`Retriever.rank_units`)."""
+        return self.retriever.rank_units(q, hits, profile, doc, kind, as_of, exclude, trained)
 
     def provision_passages(
         self,
@@ -541,34 +356,7 @@ class KnowledgeBase:
         limit: int = 4,
     ) -> list[Passage]:
         """The passages of a named provision, in document order, in the preferred language where it exists."""
-        unit = provision.locator.split(".")[0]
-        doc_ids = [d for d in (provision.doc_ids or ()) if doc is None or d == doc] or ([doc] if doc else [])
-        # Chroma intersects every condition's full match set, so a broad one (in_force: 9,583 rows) costs 40 ms;
-        # the unit alone is selective: ask for it and filter the rest here
-        found = self._unit_passages(unit)
-        target = f"x:{provision.locator}"
-        found = [
-            p
-            for p in found
-            if covers(target, f"x:{p.locator}")
-            and (not doc_ids or p.doc_id in doc_ids)
-            and kind in (None, p.kind)
-            and language in (None, p.language)
-            and (p.in_force or not in_force_only)
-        ]
-        if provision.rule is not None:
-            found = [p for p in found if re.match(rf"\s*(?:Rule|Regel)\s+{provision.rule}\b", p.text)]
-        if not found:
-            return []
-        if not doc_ids:  # "artikel 26" with no act named: the act whose provision fits the language best
-            by_doc: dict[str, list[Passage]] = {}
-            for p in found:
-                by_doc.setdefault(p.doc_id, []).append(p)
-            ranked_docs = sorted(by_doc, key=lambda d: (all(p.language != preferred_language for p in by_doc[d]), d != "ai-act", d))
-            found = by_doc[ranked_docs[0]]
-        languages = {p.language for p in found}
-        chosen = preferred_language if preferred_language in languages else sorted(languages)[0]
-        return sorted((p for p in found if p.language == chosen), key=lambda p: p.order)[:limit]
+        return self.retriever.provision_passages(provision, preferred_language, doc, kind, language, in_force_only, limit)
 
     def _passages_by_id(self, passage_ids: list[str]) -> dict[str, Passage]:
         """The passages with these ids, from a cache kept until the store changes (the keyword index's stamp), the rest
@@ -691,7 +479,7 @@ class KnowledgeBase:
             chosen = _one_per_unit(self.store.query(vector, 10 * k, {"$and": conditions}), k)
         known = self._passages_by_id([pid for pid, _ in chosen])
         hits = [SearchHit(passage=known[pid], score=s, dense_score=s) for pid, s in chosen if pid in known]
-        return self._in_language(hits, language) if language else hits
+        return self.retriever._in_language(hits, language) if language else hits
 
     # --- answering ------------------------------------------------------------------
 
@@ -699,98 +487,42 @@ class KnowledgeBase:
         """Inverse document frequency of a stemmed token in the keyword index (rare words weigh more)."""
         return self.keywords.idf(token)
 
-    def scenario_profile(self, scenario_id: str) -> list[str]:
+    def scenario_profile(self, scenario_id: str | None) -> list[str]:
         """What matters in a scenario: the organisation's own documents tagged with it at upload (as bare doc ids,
-        first: the organisation said so), then the profile's provisions (kb/data/scenarios.yaml)."""
+        first: the organisation said so), then the profile's provisions (kb/data/scenarios.yaml).
+        No scenario (None, no clear one) has an empty profile: nothing is steered."""
+        if scenario_id is None:
+            return []
         tagged = sorted(d for d, doc in self.catalog["documents"].items() if scenario_id in doc.get("scenarios", []))
         return tagged + profile_refs(scenario_id)
 
-    def retrieve(
-        self,
-        question: str,
-        language: str,
-        profile: list[str],
-        k: int = 8,
-        doc: str | None = None,
-        kind: str | None = None,
-        as_of: date | None = None,
-    ) -> list[SearchHit]:
-        """Evidence for a question: hybrid hits, named provisions first, the scenario's provisions boosted,
-        passages swapped to the question's language where a parallel version exists, and the provisions the
-        best passages cite brought within reach."""
-        hits = self.search(question, k=40, doc=doc, kind=kind, in_force_only=as_of is None)
-        if as_of is not None:
-            hits = [h for h in hits if self._valid_on(h.passage, as_of)]
-        from kb.provisions import acts_named
+    @property
+    def units(self) -> UnitIndex:
+        """The unit index of the store this process answers from: the saved one for the keyword index's stamp, or
+        built from the store (a knowledge base built before units were indexed)."""
+        stamp = self.keywords.stamp
+        cached = self.__dict__.get("_units")
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        with self._reload_lock:
+            cached = self.__dict__.get("_units")
+            if cached is None or cached.stamp != stamp:
+                cached = UnitIndex.load(self.settings.units_dir, stamp) or self._build_units(stamp)
+                self.__dict__["_units"] = cached
+        return cached
 
-        acts = set(acts_named(question))
-        for hit in hits:
-            if hit.named:
-                continue
-            if in_profile(profile, hit.passage.ref):
-                hit.score += self.settings.scenario_boost
-            if hit.passage.doc_id in acts:  # "Does NIS2 require ...": the act the question names
-                hit.score += self.settings.act_boost
-        hits.sort(key=lambda h: -h.score)
-        with stage("provisions"):
-            from kb.versions import with_application_dates  # law-in-force: "from when does it apply?" (Art. 113)
+    def _build_units(self, stamp: str) -> UnitIndex:
+        passages = list(self.store.iter_passages())
+        vectors = self.store.vectors([p.passage_id for p in passages])
+        return UnitIndex.build(passages, vectors, stamp)
 
-            hits = with_application_dates(self, question, hits, as_of)
-            hits = self._in_language(hits, language)
-            hits = hits[:k]
-            return hits + self._cited_by(hits[:3], language, k=3, as_of=as_of)
+    @property
+    def ranker_model_path(self) -> Path:
+        """The unit ranker trained for this knowledge base (data dir), else the one shipped (kb/data/ranker.json)."""
+        from kb.ranker import MODEL_FILE
 
-    def _valid_on(self, passage: Passage, as_of: date) -> bool:
-        """True when the passage applied on `as_of` (law-in-force: per provision and across languages, kb/versions.py)."""
-        from kb.versions import valid_on
-
-        return valid_on(self.catalog, passage, as_of)
-
-    def _in_language(self, hits: list[SearchHit], language: str) -> list[SearchHit]:
-        """Replace each hit by its parallel version in `language` where one exists; one hit per reference."""
-        from kb.versions import stands_in_for
-
-        foreign = [h.passage.ref for h in hits if h.passage.language != language]
-        parallel: dict[str, list[Passage]] = {}
-        if foreign:
-            for p in self.store.find({"ref": {"$in": sorted(set(foreign))}}):  # the language filtered here: cheaper
-                if p.language == language:
-                    parallel.setdefault(p.ref, []).append(p)
-        out: list[SearchHit] = []
-        seen: set[tuple[str, str, int]] = set()
-        for hit in hits:
-            p = hit.passage
-            # law-in-force: the same version, or the provision's text in force when the newest version is in another
-            # language and did not change it (kb/versions.py)
-            swap = stands_in_for(p, parallel.get(p.ref, [])) if p.language != language else None
-            if swap is not None:
-                hit = hit.model_copy(update={"passage": swap})
-            key = (hit.passage.ref, hit.passage.version, hit.passage.piece)
-            if key not in seen:
-                seen.add(key)
-                out.append(hit)
-        return out
-
-    def _cited_by(self, hits: list[SearchHit], language: str, k: int, as_of: date | None) -> list[SearchHit]:
-        """The first passage of each provision the best hits cite (Article 26 -> Article 6(2), Annex III)."""
-        from kb.provisions import NamedProvision
-
-        have = {h.passage.ref for h in hits}
-        out: list[SearchHit] = []
-        floor = min((h.score for h in hits), default=0.0)
-        for hit in hits:
-            for ref in hit.passage.cites:
-                if len(out) >= k or ref in have:
-                    continue
-                doc_id, _, locator = ref.partition(":")
-                found = self.provision_passages(
-                    NamedProvision(locator, (doc_id,)), language, in_force_only=as_of is None, limit=1
-                )
-                for passage in found:
-                    if passage.ref not in have:
-                        have.add(passage.ref)
-                        out.append(SearchHit(passage=passage, score=floor * 0.9))
-        return out
+        own = self.settings.data_dir / "ranker.json"
+        return own if own.exists() else MODEL_FILE
 
     def ask(
         self,
@@ -802,7 +534,7 @@ class KnowledgeBase:
     ) -> Answer:
         """A cited answer tied to a scenario, or a plain refusal with the nearest passages."""
         from kb.abstention import load_model
-        from kb.answering import Composition, Evidence, compose, declined_text
+        from kb.answering import Composition, Evidence, compose, declined_text, paragraph_siblings
         from kb.language import detect_language
 
         question = check_question(question)
@@ -811,9 +543,12 @@ class KnowledgeBase:
             info = self.scenario_for(question, scenario, language)
         profile = self.scenario_profile(info.id)
         hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
-        named = any(h.named for h in hits)
+        named = [h for h in hits if h.named]
         with stage("abstention"):
-            declines = not hits or (not named and load_model(self.abstention_model_path).should_decline(evidence_signals))
+            if named:  # a named provision is answered, unless the question asks it about something it does not hold
+                declines = not self._named_provision_holds(Question.parse(question, language), named)
+            else:
+                declines = not hits or load_model(self.abstention_model_path).should_decline(evidence_signals)
         if declines:
             see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
             return Answer(
@@ -831,7 +566,7 @@ class KnowledgeBase:
         ]
 
         def extractive() -> Composition:
-            return compose(question, language, evidence, info.label, profile, self.idf)
+            return compose(question, language, evidence, info.label, profile, self.idf, siblings=paragraph_siblings(self._unit_passages))
 
         with stage("compose"):
             if self.generator is not None:
@@ -840,7 +575,7 @@ class KnowledgeBase:
                 composition, generator_name = extractive(), "extractive"
         from kb.versions import language_notes  # law-in-force: amended provisions cited in another language
 
-        cited = {h.passage.passage_id: h.passage for h in hits}
+        cited = self._passages_by_id([c.passage_id for c in composition.citations])  # quoted siblings included
         return Answer(
             question=question,
             answer=composition.text,
@@ -853,13 +588,30 @@ class KnowledgeBase:
             notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
         )
 
+    def _named_provision_holds(self, q: Question, named: list[SearchHit]) -> bool:
+        """False when the question asks a named provision about two or more things none of its text mentions
+        ("Hvad siger artikel 26 om løn til sygeplejersker?"): the provision is there, the answer is not."""
+        topic = q.topic_tokens()
+        if len(topic) < 2:
+            return True  # "Hvad siger artikel 26?": the provision itself is the answer
+        text: dict[str, list[str]] = {}
+        for hit in named:
+            p = hit.passage
+            for sibling in self._unit_passages(p.locator.split(".")[0]):
+                if sibling.doc_id == p.doc_id and sibling.language == p.language and sibling.version == p.version:
+                    text.setdefault(p.language, []).append(sibling.indexed_text)
+        if q.source_language not in text:
+            return True  # only another language's text to compare the question's words with: no grounds to decline
+        return q.coverage("\n".join(text[q.source_language]), q.source_language, self.idf, topic) > 0
+
     def gather_evidence(
         self, question: str, language: str, profile: list[str], top_k: int = 8, as_of: date | None = None
     ) -> tuple[list[SearchHit], Any]:
         """The evidence for a question and the signals the decision to answer or decline looks at."""
         from kb.abstention import signals
 
-        hits = self.retrieve(question, language, profile, k=top_k, as_of=as_of)
+        hits, ranked = self.retriever._retrieve(question, language, profile, k=top_k, as_of=as_of)
+        top = ranked[0] if ranked else None
         with stage("abstention"):
             evidence_signals = signals(
                 question,
@@ -867,6 +619,9 @@ class KnowledgeBase:
                 dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
                 keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
                 idf=self.idf,
+                ranker_top=top.score if top else 0.0,
+                unknown_words=self.keywords.unknown_share(Question.parse(question, language).own_tokens),
+                retrievers_agree=(top.features.get("unit_bm25_rr", 0.0) + top.features.get("unit_dense_rr", 0.0)) if top else 0.0,
             )
         return hits, evidence_signals
 
@@ -879,10 +634,12 @@ class KnowledgeBase:
                 raise InvalidFilterError("scenario", scenario, list(SCENARIO_IDS))
             reason = "valgt af brugeren" if language == "da" else "chosen by the user"
             return ScenarioInfo(id=scenario, label=scenario_label(scenario, language), confidence=1.0, inferred=False, reason=reason)
+        from kb.routing import NO_SCENARIO_LABEL
+
         guess = self.router.predict(question, language)
         return ScenarioInfo(
-            id=guess.scenario,
-            label=scenario_label(guess.scenario, language),
+            id=guess.scenario,  # None: no clear scenario
+            label=scenario_label(guess.scenario, language) if guess.scenario else NO_SCENARIO_LABEL.get(language, NO_SCENARIO_LABEL["en"]),
             confidence=round(float(guess.confidence), 3),
             inferred=True,
             reason=guess.reason,
@@ -907,7 +664,8 @@ class KnowledgeBase:
     def router(self) -> Any:
         from kb.routing import ScenarioRouter
 
-        return ScenarioRouter()
+        # the index's embedder, through the query-vector cache: a question is embedded once for search and routing
+        return ScenarioRouter(embed_query=self.embed_query, model_name=self.embedder.model_name)
 
 
 MAX_QUESTION_CHARS = 2000
@@ -932,8 +690,8 @@ LANGUAGES = ("da", "en")
 
 
 def check_question(question: str) -> str:
-    """The question stripped; InvalidQuestionError when it is empty or too long."""
-    text = (question or "").strip()
+    """The question stripped; InvalidQuestionError when it is empty or too long, UnencodableTextError when not UTF-8."""
+    text = check_text((question or "").strip(), "question")
     if not text:
         raise InvalidQuestionError("the question is empty")
     if len(text) > MAX_QUESTION_CHARS:

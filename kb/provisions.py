@@ -13,7 +13,24 @@ from kb.references import ACT_NAMES, ACT_NUMBERS, extract_citations
 
 _ANY_DOC = "q-any-doc"  # stands for "the act the question has in mind", resolved by the knowledge base
 _RULE = re.compile(r"\b(?:[Rr]ule|[Rr]egel)\s+(?P<num>\d{1,2})\b")
-_NAMES = sorted(ACT_NAMES, key=len, reverse=True)
+# how questions name the acts: the names the texts cite them by (ACT_NAMES), and the acts' own titles and short
+# names that passages never use for themselves (kept out of ACT_NAMES, which resolves citations inside passages)
+QUESTION_ACT_NAMES: dict[str, str] = ACT_NAMES | {
+    "produktansvarsdirektivet": "pld",
+    "produktansvarsdirektiv": "pld",
+    "product liability directive": "pld",
+    "pld": "pld",
+    "forordningen om medicinsk udstyr": "mdr",
+    "medical devices regulation": "mdr",
+    "in vitro diagnostic medical devices regulation": "ivdr",
+    "det europæiske sundhedsdataområde": "ehds",
+    "european health data space": "ehds",
+    "nis 2": "nis2",
+    "nis2-direktivet": "nis2",
+    "videnskabsetikloven": "komiteloven",
+    "persondataforordningen": "gdpr",
+}
+_NAMES = sorted(QUESTION_ACT_NAMES, key=len, reverse=True)
 
 
 @dataclass(frozen=True)
@@ -33,8 +50,8 @@ def acts_named(question: str) -> list[str]:
         if number in lowered and doc_id not in found:
             found.append(doc_id)
     for name in _NAMES:
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lowered) and ACT_NAMES[name] not in found:
-            found.append(ACT_NAMES[name])
+        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", lowered) and QUESTION_ACT_NAMES[name] not in found:
+            found.append(QUESTION_ACT_NAMES[name])
     return found
 
 

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         return self.data_dir / "bm25"
 
     @property
+    def units_dir(self) -> Path:
+        """The unit index (kb/unit_index.py), rebuilt with the keyword index."""
+        return self.data_dir / "units"
+
+    @property
     def index_stamp_file(self) -> Path:
         """Written last by each keyword-index rebuild: the version service workers compare to reload (kb/knowledge_base.py)."""
         return self.data_dir / "index-stamp"

@@ -117,24 +117,24 @@ def stands_in_for(hit: Passage, candidates: list[Passage]) -> Passage | None:
     return None
 
 
-def valid_on(catalog: dict[str, Any], passage: Passage, as_of: date) -> bool:
-    """Whether the passage applied on `as_of`. From the start of the newest version in force on, what is settled
-    in force applies (per provision, across languages); before it, the version of the passage's language that
-    applied then (the latest valid_from not after `as_of`, and not past its valid_to)."""
-    versions = catalog["documents"].get(passage.doc_id, {}).get("versions", [])
+def version_valid_on(
+    catalog: dict[str, Any], doc_id: str, version: str, language: str, as_of: date, in_force: bool | None = None
+) -> bool:
+    """Whether a passage (or unit row) of `version` in `language` applied on `as_of`. From the start of the newest
+    version in force on, what is settled in force applies (`in_force`: per provision, across languages); before
+    it, the version of the language that applied then (the latest valid_from not after `as_of`)."""
+    versions = catalog["documents"].get(doc_id, {}).get("versions", [])
     starts = [v["valid_from"] for v in versions if v.get("in_force") and v["valid_from"]]
     day = as_of.isoformat()
-    if starts and day >= max(starts):
-        return passage.in_force
-    applicable = [
-        v
-        for v in versions
-        if v["valid_from"] and v["valid_from"] <= day and passage.language in v["languages"]
-        and (not v.get("valid_to") or day <= v["valid_to"] or v.get("in_force"))
-    ]
-    if not applicable:
-        return False
-    return max(applicable, key=lambda v: v["valid_from"])["version"] == passage.version
+    if in_force is not None and starts and day >= max(starts):
+        return in_force
+    applicable = [v for v in versions if v["valid_from"] and v["valid_from"] <= day and language in v["languages"]]
+    return bool(applicable) and max(applicable, key=lambda v: v["valid_from"])["version"] == version
+
+
+def valid_on(catalog: dict[str, Any], passage: Passage, as_of: date) -> bool:
+    """`version_valid_on` for one passage."""
+    return version_valid_on(catalog, passage.doc_id, passage.version, passage.language, as_of, passage.in_force)
 
 
 def act_title(amended_by: str) -> str:

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from kb.errors import KBError
@@ -79,20 +78,13 @@ def create_app(settings: Settings | None = None, service_settings: ServiceSettin
     app.state.kb = KnowledgeBase(settings)
     app.state.service_settings = service_settings
     app.state.upload_worker = UploadWorker()  # one per process, made before any request can race to make it
-    # innermost first: the limits, then CORS around them (a 429 carries CORS headers), then the security headers
+    # innermost first: the error handling (so a 500 passes through all that follows), the limits, CORS around
+    # them (a 429 carries CORS headers), then the security headers
+    errors.install(app)
     if service_settings.log_questions:
         app.add_middleware(QuestionLogMiddleware)
     install_limits(app, service_settings)
-    if service_settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=service_settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Accept"],
-            expose_headers=["Retry-After"],
-        )
     install_headers(app)
-    errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
     # the pages' scripts, styles and images: everything the browser loads comes from the service itself

@@ -75,7 +75,8 @@ def audit_log(request: Request) -> AuditLog:
     log = getattr(state, "audit_log", None)
     if log is None:
         settings: ServiceSettings = state.service_settings
-        log = AuditLog(settings.audit_log or state.kb.settings.data_dir / "audit.jsonl")
+        path = settings.audit_log or state.kb.settings.data_dir / "audit.jsonl"
+        log = AuditLog(path, refused_max_bytes=settings.audit_refused_max_bytes)
         state.audit_log = log
     return log
 

@@ -67,6 +67,12 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="JSON Lines file every write attempt is appended to (KB_AUDIT_LOG); default <KB_DATA_DIR>/audit.jsonl.",
     )
+    audit_refused_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Size at which the log of refused anonymous writes (<audit log>.refused.jsonl) is rotated "
+        "(KB_AUDIT_REFUSED_MAX_BYTES); one rotated file is kept, so it never takes more than twice this.",
+    )
     upload_max_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest document upload in bytes (KB_UPLOAD_MAX_BYTES)."
     )

@@ -5,6 +5,16 @@
 The core raises named errors (kb/errors.py); they are translated here once.
 FastAPI's own validation errors get the same shape, and anything unexpected is
 logged and answered with a plain 500: never a stack trace to the client.
+
+Where the 500 is made matters. Starlette sends the answer of an `Exception` handler from its
+ServerErrorMiddleware, which sits outside every middleware the app adds: such a 500 went out without the
+security headers and without CORS, and the error was logged twice (the handler, then uvicorn on the re-raise).
+`UnexpectedErrorMiddleware` answers it instead, innermost of the app's middleware (`install` is called before
+any other is added), so the 500 passes out through the same headers, CORS and logging as any answer. The
+`Exception` handler stays as the last resort for a fault in a middleware itself, with the security headers.
+
+The router's trailing-slash redirect is off: it built `Location` from the Host header, which any client
+writes. A 404 for `/path/` where `/path` exists answers 307 with a relative `Location: /path` instead.
 """
 
 from __future__ import annotations
@@ -14,8 +24,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb.abstention import NotCalibratedError
 from kb.errors import (
@@ -25,10 +37,13 @@ from kb.errors import (
     KBError,
     NotBuiltError,
     StoreUnavailableError,
+    UnencodableTextError,
     UnknownPassageError,
 )
 
 log = logging.getLogger("service")
+
+UNENCODABLE = UnencodableTextError.code
 
 _LOCATIONS = {"body", "query", "path", "header", "cookie"}
 _HTTP_CODES = {
@@ -78,6 +93,8 @@ def translate(exc: KBError) -> JSONResponse:
     message = str(exc)
     if isinstance(exc, InvalidFilterError):
         return error_response(422, f"invalid_{exc.field}", message, field=exc.field, valid=exc.valid)
+    if isinstance(exc, UnencodableTextError):
+        return error_response(422, UNENCODABLE, message, field=exc.field)
     if isinstance(exc, InvalidQuestionError):
         return error_response(422, "invalid_question", message, field="question")
     if isinstance(exc, UnknownPassageError):
@@ -125,13 +142,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if not errors:
         return error_response(422, "invalid_request", "the request is not valid")
-    messages = "; ".join(dict.fromkeys(_message(e) for e in errors))
     first = errors[0]
+    if first.get("type") == UNENCODABLE:  # the same code and message as the core's own check (kb/text.py)
+        ctx = first.get("ctx", {})
+        message = str(UnencodableTextError(ctx["field"], ctx["position"], ctx["codepoint"]))
+        return error_response(422, UNENCODABLE, message, field=ctx["field"])
+    messages = "; ".join(dict.fromkeys(_message(e) for e in errors))
     field = "body" if first.get("type") == "json_invalid" else _field(first.get("loc", ()))
     return error_response(422, "invalid_request", messages, field=field)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc, ApiError):
         response = error_response(exc.status_code, exc.code, str(exc.detail), field=exc.field)
@@ -140,6 +161,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and message == "Not Found":
+        redirect = _without_slash(request)
+        if redirect is not None:
+            return redirect
         message = f"no such endpoint: {request.method} {request.url.path}"
     elif exc.status_code == 405 and message == "Method Not Allowed":
         message = f"{request.method} is not allowed on {request.url.path}"
@@ -149,14 +173,76 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+def _without_slash(request: Request) -> Response | None:
+    """307 to the same path without its trailing slash, when that path exists; `Location` is relative, never built
+    from the Host header. None when there is no such path (or it would begin `//`, another host to a browser)."""
+    path = request.url.path
+    target = path.rstrip("/")
+    if path == target or not target or target.startswith("//"):
+        return None
+    scope = {**request.scope, "path": target}
+    if not any(route.matches(scope)[0] is not Match.NONE for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    return RedirectResponse(target + (f"?{query}" if query else ""), status_code=307)
+
+
+class AnsweredOutside(Exception):
+    """Raised inside the app for a middleware outside it to answer (the body limit's 413): not unexpected."""
+
+
+def _internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "an internal error occurred; it has been logged on the server")
 
 
+class UnexpectedErrorMiddleware:
+    """Anything a route raises that no handler took becomes the one 500, logged once, inside the app's middleware.
+
+    Once an answer has started (a stream), no status can be sent any more: the error goes on to the server, which
+    logs it and closes the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except AnsweredOutside:
+            raise
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
+            await _internal_error()(scope, receive, send)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort, outside the app's middleware (a fault in one of them): the security headers added here."""
+    from service.middleware import CSP, SECURITY_HEADERS  # service.middleware imports this module
+
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    response = _internal_error()
+    response.headers.update({**SECURITY_HEADERS, "Content-Security-Policy": CSP})
+    return response
+
+
 def install(app: FastAPI) -> None:
-    """Register the one handler set."""
+    """Register the one handler set; call it before adding any middleware, so that its own sits innermost."""
     app.add_exception_handler(KBError, _kb_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.router.redirect_slashes = False

@@ -1,16 +1,21 @@
 """The service's limits and headers, as plain ASGI middleware (so server-sent events stream through untouched).
 
-- `RateLimitMiddleware`: a token bucket per client address for /api/*: `rate_limit_burst` requests at once,
-  refilled at `rate_limit_per_minute`; past that 429 with `Retry-After` in the one error shape. Pages, /static,
-  /docs and /healthz are not limited: a page load must not use up a client's questions. The buckets live in
-  this process's memory (per worker with `--workers N`), at most MAX_CLIENTS of them, least recently seen
-  dropped first. The address is the socket's peer, or, from a proxy named in KB_FORWARDED_ALLOW_IPS, the client
-  it forwards for (uvicorn's proxy headers middleware rewrites the scope; service/server.py).
+- `RateLimitMiddleware`: a token bucket per client address for /api/*, every method (OPTIONS too):
+  `rate_limit_burst` requests at once, refilled at `rate_limit_per_minute`; past that 429 with `Retry-After` in
+  the one error shape. Pages, /static, /docs and /healthz are not limited: a page load must not use up a client's
+  questions. The buckets live in this process's memory (per worker with `--workers N`), at most MAX_CLIENTS of
+  them, least recently seen dropped first. The address is the socket's peer, or, from a proxy named in
+  KB_FORWARDED_ALLOW_IPS, the client it forwards for (uvicorn's proxy headers middleware rewrites the scope;
+  service/server.py). With CORS on, a second instance outside CORS takes CORS preflights from the same buckets
+  (CORS answers a preflight itself, so it never reaches the first one, whose 429s carry CORS headers).
 - `BodyLimitMiddleware`: 413 for a body over the limit of its path, told by Content-Length before anything is
   read, or counted as the bytes arrive (chunked uploads name no length).
-- `SecurityHeadersMiddleware`: a strict CSP and the usual hardening headers on every response; /docs and
-  /redoc get a CSP that lets FastAPI's Swagger UI and ReDoc load from their CDN; /widget.js and /static/* may
-  be loaded by other origins (the chat widget is embedded in host pages), everything else only by this one.
+- `SecurityHeadersMiddleware`: a strict CSP and the usual hardening headers on every response, errors and 500s
+  included (service/errors.py answers unexpected errors inside it); /docs and /redoc get a CSP that lets
+  FastAPI's Swagger UI and ReDoc load from their CDN; /widget.js and /static/* may be loaded by other origins
+  (the chat widget is embedded in host pages), everything else only by this one.
+- `HeadMiddleware`: HEAD is answered wherever GET is (monitors probe /healthz with HEAD): the app sees a GET and
+  the body is dropped; FastAPI's routes accept only the methods they name.
 
 A token bucket is a dozen lines: it is kept here rather than taking a rate-limit library whose limit windows
 cannot tell the exact `Retry-After` of one client.
@@ -24,12 +29,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import ServiceSettings
-from service.errors import error_body
+from service.errors import AnsweredOutside, error_body
 
 RATE_LIMITED_PREFIXES = ("/api/",)
 # Loaded by other sites' pages: the widget's script (`<script src=".../widget.js">`) and its stylesheets
@@ -98,15 +104,34 @@ class TokenBuckets:
         return len(self._buckets)
 
 
+def is_preflight(scope: Scope) -> bool:
+    """A CORS preflight, as Starlette's CORSMiddleware tells one (and answers it without calling the app)."""
+    headers = Headers(scope=scope)
+    return scope["method"] == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers
+
+
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, per_minute: int, burst: int, prefixes: tuple[str, ...] = RATE_LIMITED_PREFIXES):
+    def __init__(
+        self,
+        app: ASGIApp,
+        per_minute: int,
+        burst: int,
+        prefixes: tuple[str, ...] = RATE_LIMITED_PREFIXES,
+        buckets: TokenBuckets | None = None,
+        preflights_only: bool = False,
+    ):
         self.app = app
-        self.buckets = TokenBuckets(per_minute, burst)
+        self.buckets = buckets if buckets is not None else TokenBuckets(per_minute, burst)
         self.per_minute = per_minute
         self.prefixes = prefixes
+        self.preflights_only = preflights_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or not scope["path"].startswith(self.prefixes):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].startswith(self.prefixes)
+            or (self.preflights_only and not is_preflight(scope))
+        ):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
@@ -127,7 +152,7 @@ class RateLimitMiddleware:
 # --- body size -----------------------------------------------------------------------------------------------------
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(AnsweredOutside):
     """Raised from `receive` when the body passes its limit; the middleware answers 413."""
 
 
@@ -221,17 +246,53 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+# --- HEAD ----------------------------------------------------------------------------------------------------------
+
+class HeadMiddleware:
+    """A HEAD request goes on as a GET; its answer keeps the headers (Content-Length too) and loses the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # a copy: the server's own scope keeps HEAD, so it frames the answer as one without a body
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+
+
 # --- wiring --------------------------------------------------------------------------------------------------------
 
 
 def install_limits(app: FastAPI, settings: ServiceSettings) -> None:
-    """Body and rate limits; added before CORS so that CORS wraps them (a 429 still carries CORS headers)."""
+    """HEAD as GET, body and rate limits, then CORS around them (a 429 still carries CORS headers), and outside
+    CORS the rate limit for preflights, from the same buckets."""
+    app.add_middleware(HeadMiddleware)
     limits = {UPLOAD_PATH: settings.upload_max_bytes + MULTIPART_FRAMING, **settings.body_limits}
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=limits)
-    if settings.rate_limit_per_minute > 0:
+    rate = {"per_minute": settings.rate_limit_per_minute, "burst": settings.rate_limit_burst}
+    buckets = TokenBuckets(**rate) if settings.rate_limit_per_minute > 0 else None
+    if buckets is not None:
+        app.add_middleware(RateLimitMiddleware, **rate, buckets=buckets)
+    if settings.cors_origins:
         app.add_middleware(
-            RateLimitMiddleware, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Accept"],
+            expose_headers=["Retry-After"],
         )
+        if buckets is not None:
+            app.add_middleware(RateLimitMiddleware, **rate, buckets=buckets, preflights_only=True)
     _document_limits(app)
 
 

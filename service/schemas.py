@@ -6,12 +6,19 @@ changes here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from kb.answer import Answer, Citation
 from kb.knowledge_base import MAX_QUESTION_CHARS
+from kb.errors import UnencodableTextError
+from kb.text import unencodable_at
+
+UNENCODABLE = UnencodableTextError.code  # the pydantic error type is the API's error code (service/errors.py)
 
 
 class _Out(BaseModel):
@@ -35,10 +42,48 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# --- request bodies --------------------------------------------------------------
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a field's value with where it stands (`answers.device_class`, `answers[key]` for a key)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield f"{path}[key]", key
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}.{i}")
+
+
+class RequestBody(BaseModel):
+    """Base of every JSON request body: each text in it must be text the engine can take (kb/text.py).
+
+    JSON can carry a lone surrogate (`"\\ud800"`), which no UTF-8 encoder takes: it gets a 422 `unencodable_text`
+    naming the field, as the core's own check of a question does (`kb ask`), instead of failing deep inside.
+    """
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _encodable(cls, value: Any, info: ValidationInfo) -> Any:
+        for path, text in _strings(value, info.field_name or "body"):
+            at = unencodable_at(text)
+            if at is not None:
+                raise PydanticCustomError(
+                    UNENCODABLE,
+                    "holds a lone surrogate at character {position}",
+                    {"field": path, "position": at, "codepoint": ord(text[at])},
+                )
+        return value
+
+
 # --- /api/ask ---------------------------------------------------------------------
 
 
-class AskRequest(BaseModel):
+class AskRequest(RequestBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -69,8 +114,11 @@ class AskRequest(BaseModel):
 
 
 class ScenarioOut(_Out):
-    id: str = Field(description="behov, prototype, demo or loesning")
-    label: str = Field(description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers)")
+    id: str | None = Field(description="behov, prototype, demo or loesning; null: no clear scenario (none assumed)")
+    label: str = Field(
+        description="BEHOV, PROTOTYPE, DEMO or LØSNING (English labels for English answers); "
+        "'Intet klart scenarie' / 'No clear scenario' when id is null"
+    )
     confidence: float = Field(description="1.0 when chosen by the user")
     inferred: bool
     reason: str

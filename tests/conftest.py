@@ -37,7 +37,8 @@ SUBSET: dict[str, list[str]] = {
     "komiteloven": ["*"],
     "databeskyttelsesloven": ["*"],
     "mcc-ai-high-risk": ["*"],
-    "erst-it-rammeaftale": ["section-16.*", "section-2[0-4].*"],
+    "mcc-ai-non-high-risk": ["*"],  # the contract draft's non-high-risk variant (tests/test_contract.py)
+    "erst-it-rammeaftale": ["section-16.*", "section-17.2[78]*", "section-2[0-4].*"],  # 17.27-28: the draft's exit
     "hleg-ethics-guidelines": ["page-1[0-5]"],
 }
 

@@ -21,13 +21,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(env: dict[str, str], log_file: Path, extra_args: Sequence[str] = ()) -> Iterator[str]:
-    """`kb serve` on a free loopback port; yields its base URL once /healthz answers (200 or 503)."""
+def serve(
+    env: dict[str, str], log_file: Path, extra_args: Sequence[str] = (), factory: str | None = None
+) -> Iterator[str]:
+    """`kb serve` on a free loopback port; yields its base URL once /healthz answers (200 or 503).
+
+    `factory` ("module:function") runs uvicorn on another app factory instead, e.g. a test app with extra routes.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    if factory is None:
+        command = [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), *extra_args]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port), *extra_args]
     with log_file.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), *extra_args],
+            command,
             env=env,
             cwd=REPO,
             stdout=log,

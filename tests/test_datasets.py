@@ -3,7 +3,11 @@
 Every gold reference must point at a passage the ingest really produces (in-force
 versions only), every key fact must be written in a passage that a gold reference
 covers, and the smoke subset must stay inside the small test knowledge base (SUBSET).
-Parsing only, no embedding: the corpus is parsed once per module.
+The splits (eval/splits.py): tune and test follow the hash rule, are disjoint from each
+other, from calibration.jsonl and from the router's kb/data/scenario_questions.jsonl (by
+id and by normalised question text); smoke is drawn from tune or calibration, never from
+test; nothing outside the evaluation names the locked test set, and the fitting tools
+refuse it. Parsing only, no embedding: the corpus is parsed once per module.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from typing import Any
 
 import pytest
 
+from eval import splits
 from kb.references import covers, is_reference
 from tests.conftest import REPO, SUBSET, write_subset_manifest
 
 DATASETS = REPO / "eval" / "datasets"
-FILES = ("dev", "calibration", "smoke")
+FILES = ("tune", "test", "calibration", "smoke")
+MEASURED = ("tune", "test", "calibration")  # checked against the whole corpus
 SCENARIOS = {"behov", "prototype", "demo", "loesning"}
 LANGUAGES = {"da", "en"}
 FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -137,18 +143,18 @@ def test_answerable_and_unanswerable_are_consistent(name: str) -> None:
             assert q["gold_refs"] == [] and q["key_facts"] == [], q["id"]
 
 
-def test_ids_are_unique_within_and_across_dev_and_calibration() -> None:
+def test_ids_are_unique_within_and_across_the_splits() -> None:
     for name in FILES:
         ids = [q["id"] for q in DATA[name]]
         assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
-    assert not {q["id"] for q in DATA["dev"]} & {q["id"] for q in DATA["calibration"]}
+    for a, b in (("tune", "test"), ("tune", "calibration"), ("test", "calibration")):
+        assert not {q["id"] for q in DATA[a]} & {q["id"] for q in DATA[b]}, (a, b)
 
 
 # --- composition ----------------------------------------------------------------------
 
 
-def _composition(name: str, minimum: int, min_unanswerable: int) -> None:
-    qs = DATA[name]
+def _composition(qs: list[dict[str, Any]], minimum: int, min_unanswerable: int) -> None:
     assert len(qs) >= minimum, len(qs)
     danish = sum(q["language"] == "da" for q in qs)
     assert danish / len(qs) >= 0.6, f"{danish}/{len(qs)} Danish"
@@ -157,43 +163,113 @@ def _composition(name: str, minimum: int, min_unanswerable: int) -> None:
     assert sum(not q["answerable"] for q in qs) >= min_unanswerable
 
 
-def test_dev_composition() -> None:
-    _composition("dev", 200, 15)
-    per_doc = Counter(d for q in DATA["dev"] for d in {_doc(r) for r in q["gold_refs"]})
-    assert set(per_doc) == DOC_IDS, DOC_IDS - set(per_doc)
-    assert min(per_doc.values()) >= 3, per_doc
+def test_tune_and_test_composition() -> None:
+    _composition(DATA["tune"], 95, 8)
+    _composition(DATA["test"], 150, 12)
+    former_dev = [q for q in DATA["tune"] + DATA["test"] if splits.FORMER_DEV_ID.match(q["id"])]
+    _composition(former_dev, 258, 24)
+    fresh = [q for q in DATA["test"] if not splits.FORMER_DEV_ID.match(q["id"])]  # written for test after the split
+    _composition(fresh, 30, 4)
+    for name in ("tune", "test"):
+        per_doc = Counter(d for q in DATA[name] for d in {_doc(r) for r in q["gold_refs"]})
+        assert set(per_doc) == DOC_IDS, (name, DOC_IDS - set(per_doc))
 
 
-def test_calibration_composition_and_no_overlap_with_dev() -> None:
-    _composition("calibration", 100, 30)
-    dev_questions = {" ".join(q["question"].lower().split()) for q in DATA["dev"]}
-    overlap = [q["id"] for q in DATA["calibration"] if " ".join(q["question"].lower().split()) in dev_questions]
-    assert not overlap, overlap
+def test_calibration_composition() -> None:
+    _composition(DATA["calibration"], 100, 30)
 
 
-def test_smoke_is_a_subset_of_dev() -> None:
-    dev = {q["id"]: q for q in DATA["dev"]}
+# --- the splits -------------------------------------------------------------------------
+
+
+def test_tune_and_test_follow_the_hash_rule() -> None:
+    """Re-deriving the split from the two files gives the two files: no question moved by hand."""
+    former_dev = [q for q in DATA["tune"] + DATA["test"] if splits.FORMER_DEV_ID.match(q["id"])]
+    former_dev.sort(key=lambda q: q["id"])
+    tune, test = splits.split(former_dev)
+    assert all(splits.FORMER_DEV_ID.match(q["id"]) for q in DATA["tune"])  # fresh questions go to test only
+    assert [q["id"] for q in tune] == sorted(q["id"] for q in DATA["tune"])
+    assert [q["id"] for q in test] == sorted(q["id"] for q in DATA["test"] if splits.FORMER_DEV_ID.match(q["id"]))
+    # stratified: each (language, answerable) stratum has about TUNE_SHARE of its questions in tune
+    for stratum in {(q["language"], q["answerable"]) for q in former_dev}:
+        members = [q for q in former_dev if (q["language"], q["answerable"]) == stratum]
+        in_tune = [q for q in tune if (q["language"], q["answerable"]) == stratum]
+        assert abs(len(in_tune) - splits.TUNE_SHARE * len(members)) <= 0.5, stratum
+
+
+def _texts(rows: list[dict[str, Any]]) -> set[str]:
+    return {splits.normalise_question(q["question"]) for q in rows}
+
+
+def test_splits_are_disjoint_by_id_and_by_text() -> None:
+    routing = splits.read_jsonl(REPO / "kb" / "data" / "scenario_questions.jsonl")
+    sets = {"tune": DATA["tune"], "test": DATA["test"], "calibration": DATA["calibration"]}
+    for a, b in (("tune", "test"), ("tune", "calibration"), ("test", "calibration")):
+        assert not _texts(sets[a]) & _texts(sets[b]), (a, b, sorted(_texts(sets[a]) & _texts(sets[b]))[:3])
+    # the router trains on scenario_questions.jsonl (its rows have no id; some are borrowed from calibration)
+    for name in ("tune", "test"):
+        shared = _texts(sets[name]) & _texts(routing)
+        assert not shared, (name, sorted(shared)[:3])
+    assert splits.normalise_question("  Hvad  siger §  73?") == splits.normalise_question("hvad siger § 73")
+
+
+def test_smoke_is_drawn_from_tune_or_calibration_never_test() -> None:
+    drawn_from = {q["id"]: q for q in DATA["tune"] + DATA["calibration"]}
     smoke = DATA["smoke"]
     assert len(smoke) == 30
     for q in smoke:
-        assert q["id"] in dev, q["id"]
-        assert q == dev[q["id"]], q["id"]
+        assert q["id"] in drawn_from, q["id"]
+        assert q == drawn_from[q["id"]], q["id"]
+    assert not {q["id"] for q in smoke} & {q["id"] for q in DATA["test"]}
+    assert not _texts(smoke) & _texts(DATA["test"])
     assert {q["language"] for q in smoke} == LANGUAGES
     assert {q["scenario"] for q in smoke} >= SCENARIOS
     assert sum(not q["answerable"] for q in smoke) == 5
     assert {_doc(r) for q in smoke for r in q["gold_refs"]} <= set(SUBSET)
 
 
+# Files that may name the locked test set: the split itself, the evaluation's own tests, and the docs that
+# tell how to report on it. Everything that fits, calibrates, trains or tunes must not.
+MAY_NAME_TEST = {"eval/splits.py", "tests/test_datasets.py", "tests/test_eval.py", "README.md", "docs/benchmarks.md"}
+
+
+def test_nothing_fits_on_the_locked_test_set() -> None:
+    import subprocess
+
+    from eval.calibrate import calibrate
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    naming = []
+    for path in tracked:
+        if path.startswith("eval/datasets/") or path in MAY_NAME_TEST or not (REPO / path).is_file():
+            continue
+        if path.endswith((".py", ".yaml", ".yml", ".json", ".toml", ".cfg", ".md", ".sh", ".txt")) or path in (
+            "Makefile", ".ci/run"
+        ):
+            text = (REPO / path).read_text(encoding="utf-8", errors="replace")
+            if "test.jsonl" in text or "dev.jsonl" in text:
+                naming.append(path)
+    assert not naming, f"these files name the locked test set (or the former dev set that holds it): {naming}"
+    # the shipped abstention model was fitted on calibration.jsonl, and the fitting tool refuses the test set
+    model = json.loads((REPO / "kb" / "data" / "abstention.json").read_text())
+    assert model["calibration"]["dataset"].endswith("calibration.jsonl")
+    with pytest.raises(splits.LockedDatasetError, match="locked"):
+        calibrate(None, splits.TEST)  # type: ignore[arg-type]  # refused before the knowledge base is touched
+    with pytest.raises(splits.LockedDatasetError, match=DATA["test"][0]["id"]):
+        splits.refuse_locked(DATASETS / "copy.jsonl", [DATA["test"][0]])
+    splits.refuse_locked(splits.TUNE, DATA["tune"])  # tune is for tuning
+
+
 # --- against the corpus -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ("dev", "calibration"))
+@pytest.mark.parametrize("name", MEASURED)
 def test_gold_refs_exist_in_the_corpus(name: str, corpus: Corpus) -> None:
     missing = [(q["id"], ref) for q in DATA[name] for ref in q["gold_refs"] if not corpus.has(ref)]
     assert not missing, missing
 
 
-@pytest.mark.parametrize("name", ("dev", "calibration"))
+@pytest.mark.parametrize("name", MEASURED)
 def test_key_facts_are_written_in_a_gold_passage(name: str, corpus: Corpus) -> None:
     absent = [
         (q["id"], fact)

@@ -27,7 +27,7 @@ def test_learns_translations_from_aligned_pairs() -> None:
 def test_danish_question_reaches_english_only_text_by_keywords(small_kb: KnowledgeBase) -> None:
     lexicon = small_kb.keywords.lexicon
     assert lexicon["da"] and lexicon["en"], "the AI Act, GDPR and NIS2 subsets give aligned pairs"
-    translated = small_kb._translated_keywords("Hvad er idriftsætterens forpligtelser?", 50, None, None, None, True)
+    translated = small_kb.retriever._translated_keywords("Hvad er idriftsætterens forpligtelser?", 50, None, None, None, True)
     assert translated
     rows = {r.passage_id: r for r in small_kb.keywords.rows}
     assert {rows[pid].language for pid in translated} == {"en"}

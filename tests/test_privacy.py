@@ -199,8 +199,11 @@ def test_extractive_answer_ignores_a_planted_instruction(contract_kbs, question:
     assert INJECTION in _normal(planted.search("Retention of logs", k=1)[0].passage.text)
     before, after = clean.ask(question), planted.ask(question)
     assert after.generator == "extractive" and not after.abstained
-    # the planted text does not steer the answer: the same passages are cited, the same way, in the same scenario
-    assert [c.ref for c in after.citations] == [c.ref for c in before.citations]
+    # the planted text does not steer the answer: the same passages are cited and quoted, the same way, in the same
+    # scenario (the "see also" citations follow search's ranking, which the planted passage's extra words may reorder)
+    assert sorted(c.ref for c in after.citations) == sorted(c.ref for c in before.citations)
+    quoted = [[{c.n: c.ref for c in a.citations}[n] for n in s.citations] for a in (before, after) for s in a.sentences]
+    assert quoted[: len(before.sentences)] == quoted[len(before.sentences) :]
     assert after.scenario.id == before.scenario.id and after.language == before.language == "en"
     # every sentence of the answer is a sentence of a passage it cites, and the planted one is not among them
     by_n = {c.n: _normal(c.text) for c in after.citations}

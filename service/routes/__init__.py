@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.routes import ask, clauses, documents, health, pages, passages, roadmap, scenarios, search
+from service.routes import ask, clauses, contract, documents, health, pages, passages, roadmap, scenarios, search
 
 ROUTERS = [
     ask.router,
@@ -11,6 +11,7 @@ ROUTERS = [
     clauses.router,
     documents.router,
     roadmap.router,
+    contract.router,
     scenarios.router,
     health.router,
     pages.router,

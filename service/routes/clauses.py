@@ -88,7 +88,7 @@ async def find_clauses(
         return error_response(422, "invalid_q", "the query is empty", field="q")
     kinds = sorted({d["kind"] for d in kb.catalog["documents"].values()})
     if kind is not None and kind not in KIND_GROUPS and kind not in kinds:
-        return error_response(422, "invalid_kind", f"unknown kind {kind!r}", field="kind", valid=[*KIND_GROUPS, *kinds])
+        return error_response(422, "invalid_kind", f"unknown kind {kind!r}", field="kind", valid=list(dict.fromkeys([*KIND_GROUPS, *kinds])))
     scenarios = list(load_scenarios())
     if scenario is not None and scenario not in scenarios:
         return error_response(

@@ -17,7 +17,7 @@ from kb.roadmap import RoadmapInputError, build_roadmap, questions_for
 from kb.scenarios import SCENARIO_IDS, scenario_label
 from service.deps import KB
 from service.errors import error_response
-from service.schemas import ErrorBody
+from service.schemas import ErrorBody, RequestBody
 
 router = APIRouter(tags=["roadmap"])
 
@@ -28,7 +28,7 @@ Language = Literal["da", "en"]
 # --- bodies ------------------------------------------------------------------------
 
 
-class RoadmapRequest(BaseModel):
+class RoadmapRequest(RequestBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -46,6 +46,7 @@
       scenarioLine: "Scenarie: ",
       steps: function (n) { return n === 1 ? "1 trin" : n + " trin"; },
       closePassage: "Luk",
+      contractLink: "Kontraktudkast for disse svar",
     },
     en: {
       skip: "Skip to content",
@@ -84,6 +85,7 @@
       scenarioLine: "Scenario: ",
       steps: function (n) { return n === 1 ? "1 step" : n + " steps"; },
       closePassage: "Close",
+      contractLink: "Contract draft for these answers",
     },
   };
 
@@ -135,6 +137,19 @@
     });
     if (pairs.length) params.set("a", pairs.join(","));
     window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());
+    contractLink().href = "/contract?" + params.toString();
+  }
+
+  // The contract draft for the same scenario and answers (/contract reads the same query).
+  function contractLink() {
+    var link = $("contract-link");
+    if (!link) {
+      link = el("a", "contract-link no-print", words().contractLink);
+      link.id = "contract-link";
+      $("print-button").insertAdjacentElement("afterend", link);
+    }
+    link.textContent = words().contractLink;
+    return link;
   }
 
   // --- static texts -----------------------------------------------------------------------------
@@ -489,6 +504,7 @@
   function start() {
     readUrl();
     applyTexts();
+    contractLink().href = "/contract" + window.location.search;
     $("scenario-select").addEventListener("change", function (event) {
       chooseScenario(event.target.value);
     });

@@ -36,6 +36,9 @@
       kb: "Vidensbasen",
       scenarioChosen: "Scenarie: {label} (valgt af dig)",
       scenarioInferred: "Scenarie: {label} (udledt af spørgsmålet, sikkerhed {confidence} %)",
+      scenarioNone: "Intet klart scenarie – vælg et scenarie",
+      scenarioNoneNote: "Svaret antager intet scenarie. Vælg et, og spørg igen:",
+      scenarioAskAgain: "Spørg igen som {label}",
       declined:
         "Vidensbasen kan ikke besvare dette spørgsmål ud fra de kilder, den har. Her er de nærmeste passager:",
       nearest: "Nærmeste passager",
@@ -66,6 +69,9 @@
       kb: "Knowledge base",
       scenarioChosen: "Scenario: {label} (chosen by you)",
       scenarioInferred: "Scenario: {label} (inferred from the question, confidence {confidence} %)",
+      scenarioNone: "No clear scenario – choose a scenario",
+      scenarioNoneNote: "The answer assumes no scenario. Choose one and ask again:",
+      scenarioAskAgain: "Ask again as {label}",
       declined: "The knowledge base cannot answer this question from the sources it holds. The nearest passages:",
       nearest: "Nearest passages",
       copy: "Copy answer with sources",
@@ -332,10 +338,34 @@
   // --- the conversation --------------------------------------------------------------------------------------
   function scenarioLine(scenario) {
     if (!scenario) return "";
+    if (scenario.id === null || scenario.id === undefined) return t("scenarioNone");
     if (scenario.inferred) {
       return t("scenarioInferred", { label: scenario.label, confidence: Math.round((scenario.confidence || 0) * 100) });
     }
     return t("scenarioChosen", { label: scenario.label });
+  }
+
+  /** No clear scenario: the picker's choices, each asking the question again in that scenario. */
+  function scenarioChoices(turn) {
+    var box = el("div", "kbw-scenario-none");
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", t("scenarioNone"));
+    box.appendChild(el("p", "kbw-scenario-note", t("scenarioNoneNote")));
+    scenarios.forEach(function (s) {
+      var label = s.label[state.lang] || s.id;
+      var choice = button("kbw-scenario-choice", label, function () {
+        state.scenario = s.id;
+        saveState();
+        renderScenarios();
+        question.value = turn.question;
+        submitQuestion();
+      });
+      choice.setAttribute("data-scenario", s.id);
+      choice.setAttribute("aria-label", t("scenarioAskAgain", { label: label }));
+      choice.title = s.description[state.lang] || "";
+      box.appendChild(choice);
+    });
+    return box;
   }
 
   /** The answer text with each [n] turned into a chip that opens its passage. */
@@ -442,6 +472,7 @@
     answer.setAttribute("data-state", turn.state || "done");
     answer.appendChild(el("span", "kbw-speaker", t("kb")));
     if (turn.scenario) answer.appendChild(el("p", "kbw-scenario-line", scenarioLine(turn.scenario)));
+    if (turn.scenario && turn.scenario.id === null && turn.state !== "streaming") answer.appendChild(scenarioChoices(turn));
     if (turn.error) {
       var problem = el("p", "kbw-error", t("error", { message: turn.error }));
       problem.setAttribute("role", "alert");

@@ -114,6 +114,25 @@ def test_scenario_inferred_when_not_chosen(page, live_server: str, screenshot) -
     screenshot()
 
 
+def test_no_clear_scenario_shows_the_picker_choices(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """A scenario-neutral question (issue 19) is answered assuming no scenario; the widget says so instead of a
+    confident label and offers the four scenarios, each asking the question again in it."""
+    page.goto(live_server + "/")
+    open_widget(page)
+    answer = ask(page, "How long does a tenderer have to challenge an award decision?")
+    assert answer.locator(".kbw-scenario-line").inner_text() == "Intet klart scenarie – vælg et scenarie"
+    assert "sikkerhed" not in answer.inner_text()
+    choices = answer.locator(".kbw-scenario-choice")
+    assert [choices.nth(i).inner_text() for i in range(choices.count())] == ["BEHOV", "PROTOTYPE", "DEMO", "LØSNING"]
+    screenshot()
+    choices.nth(3).click()
+    page.locator('.kbw-turn:nth-child(2) .kbw-answer[data-state="done"]').wait_for(timeout=WAIT)
+    again = page.locator(".kbw-turn").nth(1)
+    assert "award decision" in again.locator(".kbw-question-text").inner_text()
+    assert again.locator(".kbw-scenario-line").inner_text() == "Scenarie: Solution (valgt af dig)"  # an English answer
+    assert page.locator("#kbw-scenario-loesning").is_checked()
+
+
 def test_declined_question_says_so_and_shows_nearest_passages(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
     page.goto(live_server + "/")
     open_widget(page)
