@@ -50,7 +50,8 @@ def settled_in_force(texts: list[TextInfo], passages: list[Passage]) -> dict[str
     """passage_id -> in force, for the passages of one document's texts.
 
     The newest text in force (latest valid_from) rules. A text in force in another language that is older keeps a
-    unit in force only where the newest text has the unit and did not amend it. Every other passage is as its
+    passage in force only where the newest text has its unit and did not amend it, or amended the unit but left
+    the passage's point worded as it was (compared with the same language's earlier version). Every other passage is as its
     manifest entry says (so removing the consolidation restores the Danish text whole)."""
     in_force = [t for t in texts if t.in_force]
     by_key = {t.key: t for t in texts}
@@ -69,11 +70,32 @@ def settled_in_force(texts: list[TextInfo], passages: list[Passage]) -> dict[str
     }
     if not newest_units:
         return out
+    changed = _changed_refs(texts, passages, newest)
     for p in passages:
         if p.text_key in older:
             unit = unit_of(p)
-            out[p.passage_id] = unit in newest_units and unit not in amended
+            # an amended article keeps the points the amendment left as they were ("deployer" in Article 3)
+            out[p.passage_id] = unit in newest_units and (unit not in amended or p.ref not in changed)
     return out
+
+
+def _changed_refs(texts: list[TextInfo], passages: list[Passage], newest: TextInfo) -> set[str]:
+    """The references whose wording differs between the newest text and the version before it in the same language
+    (or that only one of them has): the points an amendment actually changed, finer than the articles it names."""
+    before = [t for t in texts if t.language == newest.language and t.valid_from < newest.valid_from]
+    if not before:
+        return {p.ref for p in passages if p.text_key == newest.key}
+    original = max(before, key=lambda t: t.valid_from)
+
+    def wording(key: str) -> dict[str, str]:
+        pieces: dict[str, list[tuple[int, str]]] = {}
+        for p in passages:
+            if p.text_key == key:
+                pieces.setdefault(p.ref, []).append((p.piece, " ".join(p.text.split())))
+        return {ref: "\n".join(t for _, t in sorted(parts)) for ref, parts in pieces.items()}
+
+    new, old = wording(newest.key), wording(original.key)
+    return {ref for ref in new.keys() | old.keys() if new.get(ref) != old.get(ref)}
 
 
 def settle_in_force(store: Any, model: str, texts: Iterable[TextInfo]) -> int:

@@ -55,6 +55,19 @@ def test_in_force_is_settled_per_provision_across_languages(small_kb) -> None:  
     assert in_force[0].amending_refs == ["digital-omnibus-ai:art-1.40"]
 
 
+def test_an_amended_article_keeps_in_force_the_danish_points_it_left_unchanged(small_kb) -> None:  # type: ignore[no-untyped-def]
+    # the omnibus amended Article 3 (its definitions), but not the definition of 'deployer' (Article 3(4))
+    deployer = {p.version: p for p in small_kb.passages_for_ref("ai-act:art-3.4", in_force_only=False)}
+    consolidated = deployer["consolidated 2026-07-27"]
+    original_en = next(p for p in small_kb.passages_for_ref("ai-act:art-3.4", "en", in_force_only=False) if p.version != consolidated.version)
+    assert consolidated.amended_by and consolidated.text == original_en.text
+    danish = small_kb.passages_for_ref("ai-act:art-3.4", "da")
+    assert danish and danish[0].in_force
+    changed = small_kb.passages_for_ref("ai-act:art-113", "da", in_force_only=False)
+    assert changed and not any(p.in_force for p in changed)  # Article 113's changed wording is not
+    assert small_kb.ask("Hvad er en idriftsætter?").citations[0].ref == "ai-act:art-3.4"
+
+
 def test_the_english_question_gets_the_date_in_force(small_kb) -> None:  # type: ignore[no-untyped-def]
     answer = small_kb.ask(ANNEX_III_EN)
     cited = _cited(answer, "ai-act:art-113")
