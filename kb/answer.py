@@ -71,3 +71,9 @@ class Answer(BaseModel):
     sentences: list[AnswerSentence] = Field(default_factory=list)
     see_also: list[Citation] = Field(default_factory=list, description="Nearest passages, shown when the answer is declined")
     generator: str = Field(default="extractive", description="'extractive' (default) or the LLM that wrote the answer")
+    partial: bool = Field(
+        default=False, description="True while the knowledge base is still being built: some texts have no vectors yet"
+    )
+    not_embedded: list[str] = Field(
+        default_factory=list, description="Those texts (doc/language/version): found by keyword search only, for now"
+    )

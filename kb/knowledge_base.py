@@ -107,7 +107,14 @@ class KnowledgeBase:
     def _load_keyword_state(self) -> dict[str, Any]:
         # the stamp is read before the files: an ingest finishing meanwhile is picked up at the next check
         version = self._read_index_stamp()
-        return {"index": KeywordIndex.load(self.settings.bm25_dir), "catalog": self._read_catalog(), "version": version}
+        # a stamp with "+" says a build is still embedding: which passages have no vector yet (dense skips them)
+        pending = self.store.pending() if PENDING_MARK in version else {}
+        return {
+            "index": KeywordIndex.load(self.settings.bm25_dir),
+            "catalog": self._read_catalog(),
+            "version": version,
+            "pending": pending,
+        }
 
     def _read_index_stamp(self) -> str:
         try:
@@ -135,11 +142,11 @@ class KnowledgeBase:
         with self._reload_lock:
             if self._read_index_stamp() == self._keyword_state["version"]:
                 return False  # another thread of this process got there first
+            if not self.settings.chroma_url and "store" in self.__dict__:
+                self.store.reopen()  # first: the pending passages are read from the store as it is now
             state = self._load_keyword_state()
             if state["index"] is None and state["version"]:
                 return False  # caught between the renames of a later rebuild: keep answering, look again next time
-            if not self.settings.chroma_url and "store" in self.__dict__:
-                self.store.reopen()
             self.__dict__["_keyword_state"] = state
         return True
 
@@ -176,6 +183,12 @@ class KnowledgeBase:
             finally:
                 self._writer.depth = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def not_embedded(self) -> list[str]:
+        """The texts (doc/language/version) with passages that have no vector yet, while a build embeds them: those
+        passages are found by keyword search only. Empty once the build is done."""
+        self.reload_if_changed()
+        return sorted(set(self._keyword_state.get("pending", {}).values()))
 
     def check_store(self) -> int:
         """The number of passages in the store: proof it answers (StoreUnavailableError when it does not)."""
@@ -222,8 +235,8 @@ class KnowledgeBase:
         fingerprint = self.store_fingerprint()
         current = self._keyword_state["index"]
         if current is not None and current.stamp == fingerprint and self._keyword_state["catalog"] is not None:
-            if self._read_index_stamp() != fingerprint:  # an index built before stamp files existed
-                self._write_index_stamp(fingerprint)
+            # the passages are the same; their vectors may not be (a build embeds text by text): a new stamp then
+            self._write_index_stamp(fingerprint)
             return False
         rows: list[IndexedRow] = []
         texts: list[str] = []
@@ -272,11 +285,19 @@ class KnowledgeBase:
         return True
 
     def _write_index_stamp(self, fingerprint: str) -> None:
+        """The store fingerprint, and while passages wait for their vectors "+" and a hash of which: every text
+        a build embeds changes the stamp, so workers reload (and reopen an embedded store) to see its vectors."""
+        pending = self.store.pending()
+        stamp = fingerprint
+        if pending:
+            stamp += PENDING_MARK + hashlib.sha256("\n".join(sorted(pending)).encode()).hexdigest()[:16]
+        self._keyword_state.update(version=stamp, pending=pending)
         path = self.settings.index_stamp_file
+        if self._read_index_stamp() == stamp:
+            return
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(fingerprint + "\n")
+        tmp.write_text(stamp + "\n")
         os.replace(tmp, path)
-        self._keyword_state["version"] = fingerprint
 
     # --- reading ------------------------------------------------------------------
 
@@ -393,7 +414,7 @@ class KnowledgeBase:
         index's stamp), since a scenario's profile is searched again and again. A profile holds a few hundred
         passages: scoring them all here costs under a millisecond, where a Chroma query filtered to their
         references cost 60-100 ms."""
-        return self._covered_cache(self.keywords.stamp, entries)
+        return self._covered_cache(self.index_version, entries)  # the whole stamp: vectors land text by text
 
     @cached_property
     def _covered_cache(self) -> Any:
@@ -476,6 +497,21 @@ class KnowledgeBase:
         (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause. Within a profile
         every `covered` passage is scored exactly, from its stored vector."""
         vector = self.embed_query(query)
+        pending = self._keyword_state.get("pending")
+        if pending:  # a build is embedding: the passages still waiting hold placeholders, never dense hits
+            return [hit for hit in self._dense_stored(vector, n, doc, kind, language, in_force_only, covered) if hit[0] not in pending]
+        return self._dense_stored(vector, n, doc, kind, language, in_force_only, covered)
+
+    def _dense_stored(
+        self,
+        vector: np.ndarray,
+        n: int,
+        doc: str | None,
+        kind: str | None,
+        language: str | None,
+        in_force_only: bool,
+        covered: _Covered | None,
+    ) -> list[tuple[str, float]]:
         if covered is not None:
             keep = self.keywords.mask(doc, kind, language, in_force_only)[covered.indices] > 0
             scores = covered.vectors[keep] @ vector if keep.any() else np.zeros(0, np.float32)
@@ -669,8 +705,11 @@ class KnowledgeBase:
         vector /= np.linalg.norm(vector) or 1.0
         own = passages[0].doc_id
         rows, row_of = self.keywords.rows, self.keywords.row_of
+        pending = self._keyword_state.get("pending") or {}
 
         def wanted(pid: str) -> bool:
+            if pid in pending:
+                return False
             row = rows[row_of[pid]] if pid in row_of else None
             return row is not None and row.in_force and row.doc_id != own and (not kinds or row.kind in kinds)
 
@@ -811,6 +850,7 @@ class KnowledgeBase:
                 citations=[],
                 abstained=True,
                 see_also=see_also,
+                **self._partial(),
             )
         evidence = [
             Evidence(h.passage, h.score, rank, named=h.named, in_profile=in_profile(profile, h.passage.ref))
@@ -834,7 +874,13 @@ class KnowledgeBase:
             abstained=False,
             sentences=composition.sentences,
             generator=generator_name,
+            **self._partial(),
         )
+
+    def _partial(self) -> dict[str, Any]:
+        """An answer's `partial` and `not_embedded` while a build is embedding (keyword search only for those texts)."""
+        missing = sorted(set((self._keyword_state.get("pending") or {}).values()))
+        return {"partial": bool(missing), "not_embedded": missing}
 
     def gather_evidence(
         self, question: str, language: str, profile: list[str], top_k: int = 8, as_of: date | None = None
@@ -843,11 +889,19 @@ class KnowledgeBase:
         from kb.abstention import signals
 
         hits = self.retrieve(question, language, profile, k=top_k, as_of=as_of)
+        dense_scores = [h.dense_score for h in hits if h.dense_score is not None]
+        pending = self._keyword_state.get("pending")
+        if pending and any(h.passage.passage_id in pending for h in hits[:3]):
+            from kb.abstention import load_model
+
+            # while a build embeds, the best evidence may have no vector yet: its similarity is unknown, not low,
+            # so the decision sees the calibration's mean similarity for it
+            dense_scores.append(load_model(self.abstention_model_path).mean[0])
         with stage("abstention"):
             evidence_signals = signals(
                 question,
                 [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
-                dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
+                dense_scores=dense_scores,
                 keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
                 idf=self.idf,
             )
@@ -910,6 +964,7 @@ def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, flo
     return chosen
 
 
+PENDING_MARK = "+"  # in the index stamp: passages still wait for their vectors
 KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
 LANGUAGES = ("da", "en")
 

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         return self.data_dir / "index-stamp"
 
     @property
+    def build_progress_file(self) -> Path:
+        """Rewritten atomically as a corpus ingest goes: what /healthz, `kb stats` and the pages show (kb/build_progress.py)."""
+        return self.data_dir / "build-progress.json"
+
+    @property
     def state_file(self) -> Path:
         return self.data_dir / "ingest-state.json"
 
