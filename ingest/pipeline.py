@@ -37,6 +37,7 @@ from kb.build_progress import BuildProgressFile
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
+from kb.timing import stage
 
 WRITE_BATCH = 256
 
@@ -200,24 +201,27 @@ def write_passages(
     marked pending (the build's first pass), and the first number counts those; a later call without embeds them.
     """
     store, model = kb.store, kb.embedder.model_name
-    existing = store.hashes(where=where)
-    pending = set(store.pending(where)) if existing else set()
+    with stage("store_lookup"):
+        existing = store.hashes(where=where)
+        pending = set(store.pending(where)) if existing else set()
     if placeholders:  # a placeholder already stored for the same record is as good as a new one
         todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
     else:
         todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model) or p.passage_id in pending]
     on_start(len(todo))
-    reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
+    with stage("store_lookup"):
+        reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
     embedded = reused = 0
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
         if placeholders:
             have = [p for p in chunk if p.content_hash(model) in reusable]
             held = [p for p in chunk if p.content_hash(model) not in reusable]
-            if have:
-                store.add(have, np.stack([reusable[p.content_hash(model)] for p in have]), model)
-            if held:
-                store.add(held, placeholder_vectors([p.passage_id for p in held], _dim(kb)), model, pending=True)
+            with stage("store_placeholders"):
+                if have:
+                    store.add(have, np.stack([reusable[p.content_hash(model)] for p in have]), model)
+                if held:
+                    store.add(held, placeholder_vectors([p.passage_id for p in held], _dim(kb)), model, pending=True)
             embedded, reused = embedded + len(held), reused + len(have)
             continue
         # identical texts (another version, a piece repeated) embed once
@@ -225,16 +229,19 @@ def write_passages(
         size = kb.settings.embed_batch_size
         for first in range(0, len(need), size):  # batch by batch, so the progress moves as the encoder does
             part = need[first : first + size]
-            vectors = embed_passages(kb.embedder, [p.indexed_text for p in part])
+            with stage("embed"):
+                vectors = embed_passages(kb.embedder, [p.indexed_text for p in part])
             for passage, vector in zip(part, vectors, strict=True):
                 reusable[passage.content_hash(model)] = vector
             embedded += len(part)
             on_embedded(len(part), sum(len(p.indexed_text) for p in part) // 4)
         reused += len(chunk) - len(need)
-        store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
+        with stage("store_write"):
+            store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
     wanted = {p.passage_id for p in passages}
     stale = [pid for pid in existing if pid not in wanted]
-    store.delete(stale)
+    with stage("store_write"):
+        store.delete(stale)
     return embedded, reused, len(stale)
 
 
@@ -302,7 +309,8 @@ def _ingest_texts(
                     entry.passages, entry.unchanged = done["passages"], True
                     progress.text_done(entry)
                     continue
-                passages = parse_text(doc, text, files, max_chars)
+                with stage("parse"):
+                    passages = parse_text(doc, text, files, max_chars)
             except (ParseError, SplitError, FileNotFoundError) as exc:
                 entry.error = str(exc)
                 progress.text_done(entry)
@@ -322,7 +330,8 @@ def _ingest_texts(
         kb.store.delete(orphans)
         report.pruned = len(orphans)
     # keyword search over every text from here on; dense search over what has its vector
-    report.keyword_index_rebuilt = kb.refresh_keyword_index()
+    with stage("keyword_index"):
+        report.keyword_index_rebuilt = kb.refresh_keyword_index()
     keys = {entry.key for entry, *_ in stored}
     to_embed = sum(1 for key in kb.store.pending({"origin": "corpus"}).values() if key in keys) if stored else 0
     progress.indexed(sum(t.passages for t in report.texts if not t.error), to_embed)
@@ -337,5 +346,6 @@ def _ingest_texts(
         )
         entry.reused += reused
         state.set(entry.key, {"fingerprint": fingerprint, "passages": len(passages)})
-        kb.refresh_keyword_index()  # a new index stamp: workers pick up this text's vectors
+        with stage("index_stamp"):
+            kb.refresh_keyword_index()  # a new index stamp: workers pick up this text's vectors
         progress.text_done(entry)

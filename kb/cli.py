@@ -369,7 +369,7 @@ def _start_build(settings: Any) -> Any:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(10),  # noqa: PLW1509 - before any thread of ours exists
+            preexec_fn=lambda: os.nice(settings.build_niceness),  # noqa: PLW1509 - before any thread of ours exists
         )
     threading.Thread(target=process.wait, name="kb-build-reaper", daemon=True).start()
     print(

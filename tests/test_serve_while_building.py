@@ -1,8 +1,8 @@
 """Serve at once (issue 17): `kb serve` on an empty data dir answers while the knowledge base builds in the background,
 marks its answers partial until the build is done, and a killed build resumes to the same store as an uninterrupted one.
 
-The build here is a slice of the test subset (GDPR, PLD, NIS2: about 110 passages) so it embeds in well under a
-minute; the uninterrupted build it is compared with is the session's `small_kb`, which holds the same texts.
+The build here is a slice of the test subset (the PLD and NIS2: 41 passages in three texts) so it embeds in well
+under a minute; the uninterrupted build it is compared with is the session's `small_kb`, which holds the same texts.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from tests.servers import serve
 
 pytestmark = pytest.mark.slow
 
-BUILD_SUBSET = {doc: SUBSET[doc] for doc in ("gdpr", "pld", "nis2")}
-QUESTION = "Hvad siger artikel 28 i GDPR om databehandleren?"
+BUILD_SUBSET = {doc: SUBSET[doc] for doc in ("pld", "nis2")}
+QUESTION = "Hvilke foranstaltninger kræver artikel 21 i NIS2?"
 T = TypeVar("T")
 
 
@@ -78,7 +78,8 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
 ) -> None:
     manifest = write_subset_manifest(tmp_path / "manifest.yaml", BUILD_SUBSET)
     data_dir = tmp_path / "data"
-    env = kb_env(data_dir, manifest, corpus_dir, KB_RATE_LIMIT_PER_MINUTE="0")
+    # the build at normal priority: on shared test machines a niced one waits behind everyone else's jobs
+    env = kb_env(data_dir, manifest, corpus_dir, KB_RATE_LIMIT_PER_MINUTE="0", KB_BUILD_NICENESS="0")
 
     # 1. from an empty data dir: /healthz within 30 s with the build's progress, a partial cited answer within 60 s
     started = time.monotonic()
@@ -86,11 +87,11 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
     base = next(first)
     try:
         body = wait_for(lambda: health(base)[0].get("build"), 30 - (time.monotonic() - started), "/healthz with the build")
-        assert body["state"] == "building" and body["texts"] == 5
+        assert body["state"] == "building" and body["texts"] == 3
         answer = wait_for(lambda: ask(base), 60 - (time.monotonic() - started), "a cited answer while building")
         assert answer["partial"] is True and answer["not_embedded"], answer
         assert not answer["abstained"] and answer["citations"]
-        assert any(c["ref"].startswith("gdpr:art-28") for c in answer["citations"])
+        assert any(c["ref"].startswith("nis2:art-21") for c in answer["citations"])
 
         # 2. kill the build once its first text has its vectors: the service goes on answering, partially
         progress = wait_for(
@@ -103,15 +104,13 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         wait_for(lambda: (p := progress_of(data_dir)) and p.state == "interrupted", 30, "the build seen as interrupted")
         body, _ = health(base)
         assert body["status"] == "partial" and body["build"]["state"] == "interrupted"
-        stats = subprocess.run(
-            [sys.executable, "-m", "kb.cli", "stats", "--json"], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert stats.returncode == 0, stats.stderr
-        build = json.loads(stats.stdout)["build"]
-        assert build["state"] == "interrupted" and 0 < build["embedded"] < build["passages"]
         assert ask(base)["partial"] is True  # type: ignore[index]
     finally:
         first.close()
+    # `kb stats` tells the same (run beside the next server's start-up: the build it starts waits for the lock below)
+    stats = subprocess.Popen(
+        [sys.executable, "-m", "kb.cli", "stats", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
     # 3. `kb serve` again resumes the build; the same server answers partially, then fully, with no restart
     with write_lock(data_dir):  # the resumed build waits for this writer: the answer below is surely partial
@@ -120,10 +119,14 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         try:
             during = ask(base)
             _, worker = health(base)
+            out, err = stats.communicate(timeout=120)
         except BaseException:
             second.close()
             raise
     try:
+        assert stats.returncode == 0, err
+        build = json.loads(out)["build"]
+        assert build["state"] == "interrupted" and 0 < build["embedded"] < build["passages"]
         assert during is not None and during["partial"] is True
         wait_for(lambda: health(base)[0]["status"] == "ok", 300, "the resumed build to finish", every=1)
         after = ask(base)
