@@ -82,6 +82,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def announce_build(path: Path, pid: int) -> None:
+    """Say at once that process `pid` is starting a build (it rewrites the file itself once it holds the write lock),
+    unless a live build is already recorded there: `/healthz` then shows the build from the first second."""
+    current = read_build_progress(path)
+    if current is not None and current.state == "building":
+        return
+    writer = BuildProgressFile(path)
+    writer._state["pid"] = pid
+    writer._write(force=True)
+
+
 class BuildProgressFile:
     """Writes the progress file as the ingest goes (the ingest's `Progress` protocol, ingest/pipeline.py)."""
 

@@ -355,6 +355,17 @@ def _needs_build(settings: Any) -> bool:
     return not stamp or PENDING_MARK in stamp or (progress is not None and progress.state == "interrupted")
 
 
+def _build_child_setup(niceness: int) -> None:
+    """In the build process, before it runs: lower its priority, and have it stopped (SIGTERM, which it survives
+    as a resumable build) when `kb serve` dies in any way, so no build outlives the service that started it."""
+    os.nice(niceness)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
 def _start_build(settings: Any) -> Any:
     """`kb ingest` in its own process, at low priority (the service's answers come first), its output in
     KB_DATA_DIR/build.log; a thread reaps it when it ends."""
@@ -369,9 +380,12 @@ def _start_build(settings: Any) -> Any:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.nice(settings.build_niceness),  # noqa: PLW1509 - before any thread of ours exists
+            preexec_fn=lambda: _build_child_setup(settings.build_niceness),  # noqa: PLW1509 - no thread of ours yet
         )
     threading.Thread(target=process.wait, name="kb-build-reaper", daemon=True).start()
+    from kb.build_progress import announce_build
+
+    announce_build(settings.build_progress_file, process.pid)  # before the build has even started Python
     print(
         f"building the knowledge base in the background (pid {process.pid}, log {log_path}): answers come within a "
         "minute and improve as the build goes on; /healthz shows its progress",

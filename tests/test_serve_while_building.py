@@ -34,6 +34,9 @@ pytestmark = pytest.mark.slow
 BUILD_SUBSET = {doc: SUBSET[doc] for doc in ("pld", "nis2")}
 QUESTION = "Hvilke foranstaltninger kræver artikel 21 i NIS2?"
 T = TypeVar("T")
+# The deadlines (healthz within 30 s, a partial answer within 60 s) hold on two cores of one's own; on a
+# machine shared with other jobs, where starting Python alone can take most of a minute, stretch them with this.
+SLACK = float(os.environ.get("KB_TEST_DEADLINE_FACTOR", "1"))
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.2) -> T:
@@ -86,9 +89,9 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
     first = serve(env, tmp_path / "serve-1.log")
     base = next(first)
     try:
-        body = wait_for(lambda: health(base)[0].get("build"), 30 - (time.monotonic() - started), "/healthz with the build")
-        assert body["state"] == "building" and body["texts"] == 3
-        answer = wait_for(lambda: ask(base), 60 - (time.monotonic() - started), "a cited answer while building")
+        body = wait_for(lambda: health(base)[0].get("build"), 30 * SLACK - (time.monotonic() - started), "/healthz with the build")
+        assert body["state"] == "building"
+        answer = wait_for(lambda: ask(base), 60 * SLACK - (time.monotonic() - started), "a cited answer while building")
         assert answer["partial"] is True and answer["not_embedded"], answer
         assert not answer["abstained"] and answer["citations"]
         assert any(c["ref"].startswith("nis2:art-21") for c in answer["citations"])
@@ -104,7 +107,11 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         wait_for(lambda: (p := progress_of(data_dir)) and p.state == "interrupted", 30, "the build seen as interrupted")
         body, _ = health(base)
         assert body["status"] == "partial" and body["build"]["state"] == "interrupted"
-        assert ask(base)["partial"] is True  # type: ignore[index]
+        still = ask(base)
+        assert still is not None and still["partial"] is True and still["not_embedded"]
+        search = httpx.get(f"{base}/api/search", params={"q": "cybersikkerhed"}, timeout=60)
+        assert search.status_code == 200 and search.json() and search.headers["X-KB-Partial"] == "true"
+        assert search.headers["X-KB-Not-Embedded"].split(",") == still["not_embedded"]
     finally:
         first.close()
     # `kb stats` tells the same (run beside the next server's start-up: the build it starts waits for the lock below)
@@ -131,6 +138,7 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         wait_for(lambda: health(base)[0]["status"] == "ok", 300, "the resumed build to finish", every=1)
         after = ask(base)
         assert after is not None and after["partial"] is False and after["not_embedded"] == [] and after["citations"]
+        assert "X-KB-Partial" not in httpx.get(f"{base}/api/search", params={"q": "cybersikkerhed"}, timeout=60).headers
         body, same_worker = health(base)
         assert same_worker == worker and "build" not in body  # the worker that answered partially, not restarted
         assert progress_of(data_dir).state == "done"  # type: ignore[union-attr]
