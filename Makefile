@@ -1,4 +1,4 @@
-# Everything a fresh machine needs: `make serve` builds the knowledge base and serves it, `make test` runs the tests.
+# Everything a fresh machine needs: `make serve` serves at once and builds the knowledge base meanwhile, `make test` runs the tests.
 VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
@@ -16,9 +16,9 @@ $(BIN)/kb: pyproject.toml constraints.txt
 
 install: $(BIN)/kb
 
+# serves at once; the knowledge base is built (or brought up to date) in the background meanwhile
 serve: install
-	$(BIN)/kb ingest
-	$(BIN)/kb serve --host 127.0.0.1 --port 8000
+	$(BIN)/kb serve --build --host 127.0.0.1 --port 8000
 
 test: install
 	$(BIN)/python -m pytest -q -ra

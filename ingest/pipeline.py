@@ -1,5 +1,11 @@
 """Incremental, crash-safe ingest: manifest texts -> passages -> vectors in the store -> the keyword index.
 
+The build goes in two passes so a service can answer while it runs: first every text is parsed and stored, each
+passage that needs a new vector with a placeholder (marked pending in the store), and the keyword index is built
+over all of them (seconds: no embedding); then the texts are embedded one by one, and after each the index stamp
+is written again, so service workers pick up the new vectors (dense search skips the pending passages meanwhile).
+The ingest's progress goes to KB_DATA_DIR/build-progress.json (kb/build_progress.py) as well as to `progress`.
+
 Why it is safe to kill at any moment: passage ids are stable and each write is
 idempotent (a passage is replaced whole, under its id); a text's ingest state
 is recorded only after all its passages are written and its stale ones
@@ -27,9 +33,11 @@ from ingest.parsers import get_parser
 from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
 from ingest.upload import Uploads
 from ingest.units import ParseError
+from kb.build_progress import BuildProgressFile
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
+from kb.timing import stage
 from kb.versions import TextInfo, settle_in_force
 
 WRITE_BATCH = 256
@@ -77,7 +85,7 @@ class IngestReport:
 
 
 class Progress(Protocol):
-    """What the ingest tells whoever shows progress (the CLI's rich bars)."""
+    """What the ingest tells whoever shows progress (the CLI's rich bars, the build progress file)."""
 
     def texts(self, total: int) -> None: ...
     def text_started(self, key: str, to_embed: int) -> None: ...
@@ -90,6 +98,45 @@ class _Silent:
     def text_started(self, key: str, to_embed: int) -> None: ...
     def embedded(self, count: int, tokens: int) -> None: ...
     def text_done(self, report: TextReport) -> None: ...
+
+
+class _Both:
+    """Tell two listeners the same (the caller's progress and the build progress file); a listener may leave out
+    a call it has no use for (`indexed(passages, to_embed)`, after the first pass, is the build file's)."""
+
+    def __init__(self, *listeners: Any) -> None:
+        self.listeners = listeners
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            for listener in self.listeners:
+                method = getattr(listener, name, None)
+                if method is not None:
+                    method(*args)
+
+        return call
+
+
+_DIMS: dict[str, int] = {}
+
+
+def _dim(kb: KnowledgeBase) -> int:
+    """The embedding model's vector length (placeholders must have it), found once per model."""
+    model = kb.embedder.model_name
+    if model not in _DIMS:
+        _DIMS[model] = len(kb.embedder.get_text_embedding("dimension"))
+    return _DIMS[model]
+
+
+def placeholder_vectors(passage_ids: list[str], dim: int) -> np.ndarray:
+    """A stand-in vector per passage until it is embedded: random (seeded by the id) so the HNSW graph holds no
+    duplicates, and near-orthogonal to every query, so placeholders come last even before dense search skips them."""
+    rows = []
+    for pid in passage_ids:
+        seed = int.from_bytes(hashlib.sha256(pid.encode()).digest()[:8], "little")
+        vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+        rows.append(vector / np.linalg.norm(vector))
+    return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
 
 
 def _fingerprint(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: int, model: str) -> str:
@@ -156,29 +203,55 @@ def write_passages(
     on_embedded: Callable[[int, int], None] = lambda n, t: None,
     on_start: Callable[[int], None] = lambda n: None,
     batch: int = WRITE_BATCH,
+    placeholders: bool = False,
 ) -> tuple[int, int, int]:
-    """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed)."""
+    """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed).
+
+    With `placeholders`, nothing is embedded: a passage with no vector to reuse is stored with a placeholder and
+    marked pending (the build's first pass), and the first number counts those; a later call without embeds them.
+    """
     store, model = kb.store, kb.embedder.model_name
-    existing = store.hashes(where=where)
-    todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
+    with stage("store_lookup"):
+        existing = store.hashes(where=where)
+        pending = set(store.pending(where)) if existing else set()
+    if placeholders:  # a placeholder already stored for the same record is as good as a new one
+        todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
+    else:
+        todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model) or p.passage_id in pending]
     on_start(len(todo))
-    reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
+    with stage("store_lookup"):
+        reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
     embedded = reused = 0
     for start in range(0, len(todo), batch):
         chunk = todo[start : start + batch]
+        if placeholders:
+            have = [p for p in chunk if p.content_hash(model) in reusable]
+            held = [p for p in chunk if p.content_hash(model) not in reusable]
+            with stage("store_placeholders"):
+                if have:
+                    store.add(have, np.stack([reusable[p.content_hash(model)] for p in have]), model)
+                if held:
+                    store.add(held, placeholder_vectors([p.passage_id for p in held], _dim(kb)), model, pending=True)
+            embedded, reused = embedded + len(held), reused + len(have)
+            continue
         # identical texts (another version, a piece repeated) embed once
         need = list({p.content_hash(model): p for p in chunk if p.content_hash(model) not in reusable}.values())
-        if need:
-            vectors = embed_passages(kb.embedder, [p.indexed_text for p in need])
-            for passage, vector in zip(need, vectors, strict=True):
+        size = kb.settings.embed_batch_size
+        for first in range(0, len(need), size):  # batch by batch, so the progress moves as the encoder does
+            part = need[first : first + size]
+            with stage("embed"):
+                vectors = embed_passages(kb.embedder, [p.indexed_text for p in part])
+            for passage, vector in zip(part, vectors, strict=True):
                 reusable[passage.content_hash(model)] = vector
-            embedded += len(need)
-            on_embedded(len(need), sum(len(p.indexed_text) for p in need) // 4)
+            embedded += len(part)
+            on_embedded(len(part), sum(len(p.indexed_text) for p in part) // 4)
         reused += len(chunk) - len(need)
-        store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
+        with stage("store_write"):
+            store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
     wanted = {p.passage_id for p in passages}
     stale = [pid for pid in existing if pid not in wanted]
-    store.delete(stale)
+    with stage("store_write"):
+        store.delete(stale)
     return embedded, reused, len(stale)
 
 
@@ -190,14 +263,20 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Bring the store in line with the manifest's texts; texts that fail are reported and leave the store untouched."""
-    progress = progress or _Silent()
     started = time.perf_counter()
     report = IngestReport()
     manifest = load_manifest(manifest_path)
     documents = manifest.select(only)
-    progress.texts(sum(len(d.texts) for d in documents))
     with kb.writing():  # the whole run: an upload waits rather than racing it
-        _ingest_texts(kb, corpus_dir, manifest_path, manifest, documents, only, progress, report)
+        build = BuildProgressFile(kb.settings.build_progress_file)
+        listener: Any = _Both(progress, build) if progress is not None else build
+        listener.texts(sum(len(d.texts) for d in documents))
+        try:
+            _ingest_texts(kb, corpus_dir, manifest_path, manifest, documents, only, listener, report)
+        except Exception as exc:
+            build.finished(error=f"{type(exc).__name__}: {exc}")
+            raise
+        build.finished()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -218,6 +297,7 @@ def _ingest_texts(
     kb.store.set_embedding_model(model)
     max_chars = kb.settings.max_passage_chars
     uploaded = {record.doc_id for record in Uploads(kb.settings.data_dir).all()}
+    stored: list[tuple[TextReport, list[Passage], dict[str, Any], str]] = []  # what the second pass embeds
     for doc in documents:
         for text in doc.texts:
             key = text.key(doc.doc_id)
@@ -239,7 +319,8 @@ def _ingest_texts(
                     entry.passages, entry.unchanged = done["passages"], True
                     progress.text_done(entry)
                     continue
-                passages = parse_text(doc, text, files, max_chars)
+                with stage("parse"):
+                    passages = parse_text(doc, text, files, max_chars)
             except (ParseError, SplitError, FileNotFoundError) as exc:
                 entry.error = str(exc)
                 progress.text_done(entry)
@@ -249,16 +330,9 @@ def _ingest_texts(
                 progress.text_done(entry)
                 continue
             entry.passages = len(passages)
-            state.set(key, None)  # not finished until everything below is written
-            entry.embedded, entry.reused, entry.removed = write_passages(
-                kb,
-                passages,
-                where,
-                on_embedded=progress.embedded,
-                on_start=lambda n, key=key: progress.text_started(key, n),
-            )
-            state.set(key, {"fingerprint": fingerprint, "passages": len(passages)})
-            progress.text_done(entry)
+            state.set(key, None)  # not finished until the second pass has embedded it
+            _, entry.reused, entry.removed = write_passages(kb, passages, where, placeholders=True)
+            stored.append((entry, passages, where, fingerprint))
 
     # law-in-force: which text is in force, per provision across languages, once every text is in (kb/versions.py)
     report.settled = settle_in_force(
@@ -269,4 +343,23 @@ def _ingest_texts(
         orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))
         kb.store.delete(orphans)
         report.pruned = len(orphans)
-    report.keyword_index_rebuilt = kb.refresh_keyword_index()
+    # keyword search over every text from here on; dense search over what has its vector
+    with stage("keyword_index"):
+        report.keyword_index_rebuilt = kb.refresh_keyword_index()
+    keys = {entry.key for entry, *_ in stored}
+    to_embed = sum(1 for key in kb.store.pending({"origin": "corpus"}).values() if key in keys) if stored else 0
+    progress.indexed(sum(t.passages for t in report.texts if not t.error), to_embed)
+
+    for entry, passages, where, fingerprint in stored:
+        entry.embedded, reused, _ = write_passages(
+            kb,
+            passages,
+            where,
+            on_embedded=progress.embedded,
+            on_start=lambda n, key=entry.key: progress.text_started(key, n),
+        )
+        entry.reused += reused
+        state.set(entry.key, {"fingerprint": fingerprint, "passages": len(passages)})
+        with stage("index_stamp"):
+            kb.refresh_keyword_index()  # a new index stamp: workers pick up this text's vectors
+        progress.text_done(entry)

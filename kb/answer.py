@@ -96,3 +96,9 @@ class Answer(BaseModel):
         description="Notes on the versions cited, in the answer's language: e.g. that the Danish text is the "
         "original and the wording in force of an amended provision is given in English",
     )
+    partial: bool = Field(
+        default=False, description="True while the knowledge base is still being built: some texts have no vectors yet"
+    )
+    not_embedded: list[str] = Field(
+        default_factory=list, description="Those texts (doc/language/version): found by keyword search only, for now"
+    )

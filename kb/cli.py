@@ -323,29 +323,113 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Worker processes; they share the store and pick up each new ingest.")
     ] = 1,
+    build: Annotated[
+        bool, typer.Option("--build", help="Also run `kb ingest` in the background when the knowledge base is built (new texts).")
+    ] = False,
+    no_build: Annotated[
+        bool, typer.Option("--no-build", help="Never start a build: a knowledge base that was never built answers 503.")
+    ] = False,
 ) -> None:
-    """Serve the JSON API (docs at /docs) with uvicorn."""
+    """Serve the JSON API (docs at /docs) with uvicorn, at once.
+
+    A knowledge base that was never built, or whose build stopped, is built in the background (`kb ingest` in its
+    own process, under the one-writer lock) while the service answers: keyword search over every text within a
+    minute, dense search over each text as it is embedded. /healthz shows the progress.
+    """
     from pydantic import ValidationError
 
     from service.config import ServiceSettings
     from service.server import run
 
+    if build and no_build:
+        _err("--build and --no-build exclude each other")
     try:
         ServiceSettings()
     except ValidationError as exc:  # a setting at fault: name it, no traceback
         _err("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
-    run(host=host, port=port, workers=workers)
+    from kb.settings import get_settings
+
+    settings = get_settings()
+    builder = _start_build(settings) if not no_build and (build or _needs_build(settings)) else None
+    try:
+        run(host=host, port=port, workers=workers)
+    finally:
+        if builder is not None and builder.poll() is None:
+            builder.terminate()  # the build resumes where it stopped on the next `kb serve` or `kb ingest`
+            builder.wait(timeout=30)
+
+
+def _needs_build(settings: Any) -> bool:
+    """Never built (no index stamp), still embedding (the stamp says so), or a build that stopped midway."""
+    from kb.build_progress import read_build_progress
+    from kb.knowledge_base import PENDING_MARK
+
+    try:
+        stamp = settings.index_stamp_file.read_text().strip()
+    except FileNotFoundError:
+        stamp = ""
+    progress = read_build_progress(settings.build_progress_file)
+    return not stamp or PENDING_MARK in stamp or (progress is not None and progress.state == "interrupted")
+
+
+def _build_child_setup(niceness: int) -> None:
+    """In the build process, before it runs: lower its priority, and have it stopped (SIGTERM, which it survives
+    as a resumable build) when `kb serve` dies in any way, so no build outlives the service that started it."""
+    os.nice(niceness)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+
+
+def _start_build(settings: Any) -> Any:
+    """`kb ingest` in its own process, at low priority (the service's answers come first), its output in
+    KB_DATA_DIR/build.log; a thread reaps it when it ends."""
+    import subprocess
+    import threading
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "build.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kb.cli", "ingest"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: _build_child_setup(settings.build_niceness),  # noqa: PLW1509 - no thread of ours yet
+        )
+    threading.Thread(target=process.wait, name="kb-build-reaper", daemon=True).start()
+    from kb.build_progress import announce_build
+
+    announce_build(settings.build_progress_file, process.pid)  # before the build has even started Python
+    print(
+        f"building the knowledge base in the background (pid {process.pid}, log {log_path}): answers come within a "
+        "minute and improve as the build goes on; /healthz shows its progress",
+        file=sys.stderr,
+    )
+    return process
 
 
 @app.command()
 def stats(as_json: JsonOpt = False) -> None:
-    """Documents, versions, and passages per document and language."""
-    from kb.errors import KBError
+    """Documents, versions, and passages per document and language; and the build's progress while one runs."""
+    from kb.build_progress import read_build_progress
+    from kb.errors import KBError, NotBuiltError
 
+    kb = _kb()
+    progress = read_build_progress(kb.settings.build_progress_file)
+    build = progress.summary() if progress is not None and progress.state != "done" else None
     try:
-        data = _kb().stats()
+        data = kb.stats()
+    except NotBuiltError as exc:
+        if build is None:
+            _err(str(exc))
+        data = {"documents": {}, "passages": 0}
     except KBError as exc:
         _err(str(exc))
+    if build is not None:
+        data["build"] = build
     if as_json:
         _print_json(data)
         return
@@ -360,6 +444,15 @@ def stats(as_json: JsonOpt = False) -> None:
         per_lang = ", ".join(f"{lang}: {n}" for lang, n in sorted(doc["passages"].items()))
         table.add_row(doc_id, doc["kind"], versions, per_lang)
     Console().print(table)
+    if build is not None:
+        left = f", about {max(1, round(build['seconds_left'] / 60))} min left" if build.get("seconds_left") is not None else ""
+        now = f", now {build['current_text']}" if build.get("current_text") else ""
+        Console(stderr=True).print(
+            f"build {build['state']}: {build['percent']} % ({build['embedded']:,} of {build['passages']:,} passages "
+            f"embedded, {build['texts_done']} of {build['texts']} texts){now}{left}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command(name="eval")

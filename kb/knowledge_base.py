@@ -73,7 +73,14 @@ class KnowledgeBase:
     def _load_keyword_state(self) -> dict[str, Any]:
         # the stamp is read before the files: an ingest finishing meanwhile is picked up at the next check
         version = self._read_index_stamp()
-        return {"index": KeywordIndex.load(self.settings.bm25_dir), "catalog": self._read_catalog(), "version": version}
+        # a stamp with "+" says a build is still embedding: which passages have no vector yet (dense skips them)
+        pending = self.store.pending() if PENDING_MARK in version else {}
+        return {
+            "index": KeywordIndex.load(self.settings.bm25_dir),
+            "catalog": self._read_catalog(),
+            "version": version,
+            "pending": pending,
+        }
 
     def _read_index_stamp(self) -> str:
         try:
@@ -101,11 +108,11 @@ class KnowledgeBase:
         with self._reload_lock:
             if self._read_index_stamp() == self._keyword_state["version"]:
                 return False  # another thread of this process got there first
+            if not self.settings.chroma_url and "store" in self.__dict__:
+                self.store.reopen()  # first: the pending passages are read from the store as it is now
             state = self._load_keyword_state()
             if state["index"] is None and state["version"]:
                 return False  # caught between the renames of a later rebuild: keep answering, look again next time
-            if not self.settings.chroma_url and "store" in self.__dict__:
-                self.store.reopen()
             self.__dict__["_keyword_state"] = state
         return True
 
@@ -142,6 +149,12 @@ class KnowledgeBase:
             finally:
                 self._writer.depth = 0
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def not_embedded(self) -> list[str]:
+        """The texts (doc/language/version) with passages that have no vector yet, while a build embeds them: those
+        passages are found by keyword search only. Empty once the build is done."""
+        self.reload_if_changed()
+        return sorted(set(self._keyword_state.get("pending", {}).values()))
 
     def check_store(self) -> int:
         """The number of passages in the store: proof it answers (StoreUnavailableError when it does not)."""
@@ -188,8 +201,9 @@ class KnowledgeBase:
         fingerprint = self.store_fingerprint()
         current = self._keyword_state["index"]
         if current is not None and current.stamp == fingerprint and self._keyword_state["catalog"] is not None:
-            if self._read_index_stamp() != fingerprint:  # an index built before stamp files existed
-                self._write_index_stamp(fingerprint)
+            # the passages are the same; their vectors may not be (a build embeds text by text): a new stamp then
+            self._write_index_stamp(fingerprint)
+            self._refresh_units()
             return False
         rows: list[IndexedRow] = []
         texts: list[str] = []
@@ -238,19 +252,40 @@ class KnowledgeBase:
         tmp.write_text(json.dumps(catalog, ensure_ascii=False, indent=1))
         os.replace(tmp, self.settings.data_dir / "catalog.json")
         index.save(self.settings.bm25_dir)
-        units = self._build_units(fingerprint)
-        units.save(self.settings.units_dir)
-        self.__dict__["_units"] = units
         self._keyword_state.update(index=index, catalog=catalog, version=fingerprint)
-        self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index and catalog in place
+        self._refresh_units(force=True, stamp=self._index_stamp_for(fingerprint))
+        self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index, catalog and units in place
         return True
 
+    def _index_stamp_for(self, fingerprint: str) -> str:
+        """The store fingerprint, and while passages wait for their vectors "+" and a hash of which: every text
+        a build embeds changes the stamp, so workers reload (and reopen an embedded store) to see its vectors."""
+        pending = self.store.pending()
+        if not pending:
+            return fingerprint
+        return fingerprint + PENDING_MARK + hashlib.sha256("\n".join(sorted(pending)).encode()).hexdigest()[:16]
+
     def _write_index_stamp(self, fingerprint: str) -> None:
+        stamp = self._index_stamp_for(fingerprint)
+        self._keyword_state.update(version=stamp, pending=self.store.pending() if PENDING_MARK in stamp else {})
         path = self.settings.index_stamp_file
+        if self._read_index_stamp() == stamp:
+            return
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(fingerprint + "\n")
+        tmp.write_text(stamp + "\n")
         os.replace(tmp, path)
-        self._keyword_state["version"] = fingerprint
+
+    def _refresh_units(self, force: bool = False, stamp: str | None = None) -> None:
+        """Rebuild and save the unit index when the keyword index was rebuilt (`force`), or when the vectors it
+        averages have all landed since it was saved; while a build still embeds, the saved one (BM25 over every
+        unit, vectors where there were any) serves, so no text costs a whole rebuild."""
+        stamp = stamp or self._read_index_stamp()
+        saved = UnitIndex.load(self.settings.units_dir)
+        if not force and (PENDING_MARK in stamp or (saved is not None and saved.stamp == stamp)):
+            return
+        units = self._build_units(stamp)
+        units.save(self.settings.units_dir)
+        self.__dict__["_units"] = (stamp, units)
 
     # --- reading ------------------------------------------------------------------
 
@@ -466,7 +501,11 @@ class KnowledgeBase:
         own = passages[0].doc_id
         rows, row_of = self.keywords.rows, self.keywords.row_of
 
+        pending = self._keyword_state.get("pending") or {}
+
         def wanted(pid: str) -> bool:
+            if pid in pending:  # a placeholder vector, not the passage's own
+                return False
             row = rows[row_of[pid]] if pid in row_of else None
             return row is not None and row.in_force and row.doc_id != own and (not kinds or row.kind in kinds)
 
@@ -500,16 +539,20 @@ class KnowledgeBase:
     def units(self) -> UnitIndex:
         """The unit index of the store this process answers from: the saved one for the keyword index's stamp, or
         built from the store (a knowledge base built before units were indexed)."""
-        stamp = self.keywords.stamp
+        self.keywords  # noqa: B018 (raises NotBuiltError before anything is built)
+        stamp = self.index_version
         cached = self.__dict__.get("_units")
-        if cached is not None and cached.stamp == stamp:
-            return cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         with self._reload_lock:
             cached = self.__dict__.get("_units")
-            if cached is None or cached.stamp != stamp:
-                cached = UnitIndex.load(self.settings.units_dir, stamp) or self._build_units(stamp)
+            if cached is None or cached[0] != stamp:
+                saved = UnitIndex.load(self.settings.units_dir)
+                # the saved index is the one for this stamp, or (while a build embeds) for the same passages
+                fits = saved is not None and saved.stamp.split(PENDING_MARK)[0] == stamp.split(PENDING_MARK)[0]
+                cached = (stamp, saved if fits else self._build_units(stamp))
                 self.__dict__["_units"] = cached
-        return cached
+        return cached[1]
 
     def _build_units(self, stamp: str) -> UnitIndex:
         passages = list(self.store.iter_passages())
@@ -559,6 +602,7 @@ class KnowledgeBase:
                 citations=[],
                 abstained=True,
                 see_also=see_also,
+                **self._partial(),
             )
         evidence = [
             Evidence(h.passage, h.score, rank, named=h.named, in_profile=in_profile(profile, h.passage.ref))
@@ -585,8 +629,25 @@ class KnowledgeBase:
             abstained=False,
             sentences=composition.sentences,
             generator=generator_name,
+            **self._partial(),
             notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
         )
+
+    def _dense_scores(self, hits: list[SearchHit]) -> list[float]:
+        """The evidence's dense similarities. While a build embeds, the best evidence may have no vector yet: its
+        similarity is unknown, not low, so the decision sees the calibration's mean similarity for it."""
+        scores = [h.dense_score for h in hits if h.dense_score is not None]
+        pending = self._keyword_state.get("pending")
+        if pending and any(h.passage.passage_id in pending for h in hits[:3]):
+            from kb.abstention import FEATURES, load_model
+
+            scores.append(load_model(self.abstention_model_path).mean[FEATURES.index("dense_top")])
+        return scores
+
+    def _partial(self) -> dict[str, Any]:
+        """An answer's `partial` and `not_embedded` while a build is embedding (keyword search only for those texts)."""
+        missing = sorted(set((self._keyword_state.get("pending") or {}).values()))
+        return {"partial": bool(missing), "not_embedded": missing}
 
     def _named_provision_holds(self, q: Question, named: list[SearchHit]) -> bool:
         """False when the question asks a named provision about two or more things none of its text mentions
@@ -616,7 +677,7 @@ class KnowledgeBase:
             evidence_signals = signals(
                 question,
                 [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
-                dense_scores=[h.dense_score for h in hits if h.dense_score is not None],
+                dense_scores=self._dense_scores(hits),
                 keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
                 idf=self.idf,
                 ranker_top=top.score if top else 0.0,
@@ -685,6 +746,7 @@ def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, flo
     return chosen
 
 
+PENDING_MARK = "+"  # in the index stamp: passages still wait for their vectors
 KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
 LANGUAGES = ("da", "en")
 

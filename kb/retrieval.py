@@ -331,7 +331,7 @@ class Retriever:
         index's stamp), since a scenario's profile is searched again and again. A profile holds a few hundred
         passages: scoring them all here costs under a millisecond, where a Chroma query filtered to their
         references cost 60-100 ms."""
-        return self._covered_cache(self.kb.keywords.stamp, entries)
+        return self._covered_cache(self.kb.index_version, entries)  # the whole stamp: vectors land text by text
 
     @cached_property
     def _covered_cache(self) -> Any:
@@ -414,6 +414,21 @@ class Retriever:
         (doc, kind, language) that would starve the over-fetch goes to Chroma as a where clause. Within a profile
         every `covered` passage is scored exactly, from its stored vector."""
         vector = self.kb.embed_query(query)
+        pending = self.kb._keyword_state.get("pending")
+        if pending:  # a build is embedding: the passages still waiting hold placeholders, never dense hits
+            return [hit for hit in self._dense_stored(vector, n, doc, kind, language, in_force_only, covered) if hit[0] not in pending]
+        return self._dense_stored(vector, n, doc, kind, language, in_force_only, covered)
+
+    def _dense_stored(
+        self,
+        vector: np.ndarray,
+        n: int,
+        doc: str | None,
+        kind: str | None,
+        language: str | None,
+        in_force_only: bool,
+        covered: _Covered | None,
+    ) -> list[tuple[str, float]]:
         if covered is not None:
             keep = self.kb.keywords.mask(doc, kind, language, in_force_only)[covered.indices] > 0
             scores = covered.vectors[keep] @ vector if keep.any() else np.zeros(0, np.float32)
@@ -642,11 +657,12 @@ class Retriever:
         return out
 
     def _vectors(self, passage_ids: list[str]) -> dict[str, np.ndarray]:
-        """Stored passage vectors, cached until the store changes (the keyword index's stamp)."""
+        """Stored passage vectors, cached until the store or its vectors change (the index stamp: a build lands
+        vectors text by text)."""
         cache = self.__dict__.setdefault("_vector_cache", {})
-        if cache.get("\x00stamp") != self.kb.keywords.stamp or len(cache) > 50_000:
+        if cache.get("\x00stamp") != self.kb.index_version or len(cache) > 50_000:
             cache.clear()
-            cache["\x00stamp"] = self.kb.keywords.stamp
+            cache["\x00stamp"] = self.kb.index_version
         missing = [pid for pid in passage_ids if pid not in cache]
         if missing:
             cache.update(self.kb.store.vectors(missing))

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         default=None, description="For sentence-transformers: a local model folder. Never a hub name: nothing is downloaded."
     )
     embed_batch_size: int = Field(default=32, ge=1, le=1024, description="Passages per embedding batch.")
+    build_niceness: int = Field(
+        default=10, ge=0, le=19, description="Niceness of the build `kb serve` runs in the background: the service's answers come first."
+    )
     chroma_url: str | None = Field(default=None, description="A Chroma server (http://host:port); unset: the embedded store in data_dir.")
     chroma_timeout: float = Field(
         default=10.0, gt=0, le=600, description="Seconds a call to the Chroma server may take before the store counts as unreachable (503)."
@@ -74,6 +77,11 @@ class Settings(BaseSettings):
     def index_stamp_file(self) -> Path:
         """Written last by each keyword-index rebuild: the version service workers compare to reload (kb/knowledge_base.py)."""
         return self.data_dir / "index-stamp"
+
+    @property
+    def build_progress_file(self) -> Path:
+        """Rewritten atomically as a corpus ingest goes: what /healthz, `kb stats` and the pages show (kb/build_progress.py)."""
+        return self.data_dir / "build-progress.json"
 
     @property
     def state_file(self) -> Path:

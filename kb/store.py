@@ -26,6 +26,7 @@ from kb.errors import StoreUnavailableError
 from kb.passage import Passage
 
 COLLECTION = "passages"
+PENDING = "pending"  # metadata key of a passage stored before its vector (true only on those)
 _PAGE = 5000
 _Call = TypeVar("_Call", bound=Callable[..., Any])
 
@@ -183,6 +184,13 @@ class PassageStore:
         return out
 
     @_reaching_store
+    def pending(self, where: dict[str, Any] | None = None) -> dict[str, str]:
+        """Passage id -> text key of every stored passage that has no vector yet (a placeholder, see `add`)."""
+        condition: dict[str, Any] = {PENDING: True} if where is None else {"$and": [{PENDING: True}, where]}
+        result = self.collection.get(where=condition, include=["metadatas"])
+        return {pid: (meta or {}).get("text_key", "") for pid, meta in zip(result["ids"], result["metadatas"], strict=True)}
+
+    @_reaching_store
     def vectors_for_hashes(self, hashes: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors by content hash, so identical text (another version, a rerun) is not embedded again."""
         found: dict[str, np.ndarray] = {}
@@ -190,17 +198,19 @@ class PassageStore:
             chunk = hashes[start : start + 500]
             result = self.collection.get(where={"content_hash": {"$in": chunk}}, include=["metadatas", "embeddings"])
             for meta, vector in zip(result["metadatas"], result["embeddings"], strict=True):
-                found[meta["content_hash"]] = np.asarray(vector, dtype=np.float32)
+                if not meta.get(PENDING):  # a placeholder is no vector to reuse
+                    found[meta["content_hash"]] = np.asarray(vector, dtype=np.float32)
         return found
 
     @_reaching_store
     def vectors(self, passage_ids: list[str]) -> dict[str, np.ndarray]:
-        """Stored vectors by passage id (missing ones left out)."""
+        """Stored vectors by passage id (missing ones, and placeholders, left out)."""
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(passage_ids), 500):
-            result = self.collection.get(ids=passage_ids[start : start + 500], include=["embeddings"])
-            for pid, vector in zip(result["ids"], result["embeddings"], strict=True):
-                found[pid] = np.asarray(vector, dtype=np.float32)
+            result = self.collection.get(ids=passage_ids[start : start + 500], include=["embeddings", "metadatas"])
+            for pid, vector, meta in zip(result["ids"], result["embeddings"], result["metadatas"], strict=True):
+                if not (meta or {}).get(PENDING):
+                    found[pid] = np.asarray(vector, dtype=np.float32)
         return found
 
     def iter_passages(self, where: dict[str, Any] | None = None) -> Iterator[Passage]:
@@ -240,8 +250,12 @@ class PassageStore:
     # --- writing ------------------------------------------------------------------
 
     @_reaching_store
-    def add(self, passages: list[Passage], vectors: np.ndarray, model: str) -> None:
-        """Store passages with their vectors as llama-index nodes; ids already present are replaced."""
+    def add(self, passages: list[Passage], vectors: np.ndarray, model: str, pending: bool = False) -> None:
+        """Store passages with their vectors as llama-index nodes; ids already present are replaced.
+
+        `pending`: the vectors are placeholders (the build stores every text for keyword search before it embeds
+        them); such records carry `pending: true`, are never reused as vectors, and dense search skips them.
+        """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         if not passages:
@@ -253,7 +267,7 @@ class PassageStore:
             metadata = passage.to_metadata() | {
                 "content_hash": passage.content_hash(model),
                 "record_hash": passage.record_hash(model),
-            }
+            } | ({PENDING: True} if pending else {})
             nodes.append(
                 TextNode(
                     id_=passage.passage_id,

@@ -217,15 +217,15 @@ class UnitIndex:
             shutil.rmtree(old)
 
     @classmethod
-    def load(cls, folder: Path, stamp: str) -> UnitIndex | None:
-        """The saved index for `stamp`, or None (none saved, an older format, or another stamp)."""
+    def load(cls, folder: Path, stamp: str | None = None) -> UnitIndex | None:
+        """The saved index (for `stamp`, when given), or None (none saved, an older format, or another stamp)."""
         import bm25s
 
         try:
             meta = json.loads((folder / "units.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-        if meta.get("format") != FORMAT or meta.get("stamp") != stamp:
+        if meta.get("format") != FORMAT or (stamp is not None and meta.get("stamp") != stamp):
             return None
         rows = [UnitRow(**r) for r in meta["rows"]]
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if rows else bm25s.BM25()

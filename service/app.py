@@ -7,6 +7,7 @@ arguments, so each worker process reads the settings from the environment.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,6 +42,9 @@ def warm_up(kb: KnowledgeBase) -> None:
             "the knowledge base at %s is not built: run `kb ingest`; answering 503 until an ingest finishes",
             kb.settings.data_dir,
         )
+        # a build may be on its way (`kb serve` starts one): load what answering needs beside it, so the first
+        # answer does not wait for the model; in a thread, so /healthz answers meanwhile
+        threading.Thread(target=_load_answering_parts, args=(kb,), name="kb-warm-up", daemon=True).start()
         return
     try:
         # one real search loads the embedding model, opens the store and warms Chroma's index (seconds, once)
@@ -58,6 +62,18 @@ def warm_up(kb: KnowledgeBase) -> None:
         except Exception as exc:  # noqa: BLE001 - the endpoint that needs it will report it
             log.warning("could not load the %s at startup: %s", part, exc)
     log.info("knowledge base at %s ready: %d passages", kb.settings.data_dir, kb.catalog["passages"])
+
+
+def _load_answering_parts(kb: KnowledgeBase) -> None:
+    """The embedding model, the scenario router and the abstention model: none of them needs a built store."""
+    try:
+        kb.embed_query("warm-up")
+        _ = kb.router
+        from kb.abstention import load_model
+
+        load_model()
+    except Exception as exc:  # noqa: BLE001 - the endpoint that needs it will report it
+        log.warning("could not load the answering parts ahead: %s", exc)
 
 
 def create_app(settings: Settings | None = None, service_settings: ServiceSettings | None = None) -> FastAPI:

@@ -141,6 +141,14 @@ class AskResponse(_Out):
     see_also: list[CitationOut] = Field(description="Nearest passages, given when the answer is declined")
     generator: str = Field(description="'extractive', or the model that wrote the answer")
     notes: list[str] = Field(default_factory=list, description="Notes on the versions cited, in the answer's language")
+    partial: bool = Field(
+        default=False,
+        description="True while the knowledge base is still being built (/healthz shows how far): dense search covers "
+        "only the texts already embedded, keyword search covers every text",
+    )
+    not_embedded: list[str] = Field(
+        default_factory=list, description="The texts (doc/language/version) not embedded yet, while `partial`"
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AskResponse:
@@ -153,6 +161,7 @@ class StreamDone(BaseModel):
     abstained: bool
     see_also: list[CitationOut]
     notes: list[str] = Field(default_factory=list, description="Notes on the versions cited (kb/versions.py)")
+    partial: bool = Field(default=False, description="As in the JSON answer: the knowledge base is still being built")
 
 
 # --- /api/search ------------------------------------------------------------------
@@ -286,10 +295,32 @@ class ScenarioDescriptionOut(_Out):
 # --- /healthz ---------------------------------------------------------------------
 
 
+class BuildOut(BaseModel):
+    """How far the build of the knowledge base is (kb/build_progress.py)."""
+
+    state: str = Field(description="building, interrupted (the build process is gone: `kb serve` resumes it), done or failed")
+    phase: str = Field(description="keyword_index (parsing every text, seconds), embedding, done")
+    percent: int = Field(description="Passages with their vector, in % of all")
+    passages: int = Field(description="Passages in the build (0 until the keyword index is built)")
+    embedded: int = Field(description="Of them, passages with their vector")
+    texts: int
+    texts_done: int
+    current_text: str | None = Field(default=None, description="The text being embedded now (doc/language/version)")
+    seconds_left: float | None = Field(default=None, description="Estimated from the build's rate so far")
+    tokens_per_s: float | None = None
+    updated_at: str
+    error: str | None = None
+
+
 class Health(BaseModel):
-    status: str = Field(description="ok, or not_built or store_unavailable (with status 503)")
+    status: str = Field(
+        description="ok; building (answering: keyword search over every text, dense over those embedded); "
+        "partial (as building, but the build stopped: `kb serve` resumes it); or, with status 503, "
+        "not_built or store_unavailable"
+    )
     passages: int
     message: str | None = None
+    build: BuildOut | None = Field(default=None, description="The build's progress, while one runs or did not finish")
 
 
 # --- /api/clauses -----------------------------------------------------------------

@@ -104,6 +104,7 @@ def test_killed_ingest_converges(tmp_path: Path, corpus_dir: Path, subset_manife
     assert _store_state(rebuilt) == _store_state(small_kb, docs)
     assert sorted(r.passage_id for r in rebuilt.keywords.rows) == sorted(_store_state(small_kb, docs))
     assert rebuilt.store.count() == len(_store_state(small_kb, docs)), "no duplicates, no orphans"
+    assert rebuilt.store.pending() == {}, "every placeholder of the first pass replaced by its vector"
 
 
 def _write(path: Path, data: bytes) -> None:

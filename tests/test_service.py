@@ -45,7 +45,8 @@ def server(
 @pytest.fixture(scope="module")
 def empty_server(subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = kb_env(tmp_path_factory.mktemp("empty-data"), subset_manifest, corpus_dir)
-    yield from _serve(env, tmp_path_factory.mktemp("empty-server") / "server.log")
+    # --no-build: on a knowledge base that was never built `kb serve` would start building it (issue 17)
+    yield from _serve(env, tmp_path_factory.mktemp("empty-server") / "server.log", ["--no-build"])
 
 
 @pytest.fixture(scope="module")

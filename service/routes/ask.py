@@ -55,7 +55,9 @@ async def _events(answer: Answer) -> AsyncIterator[str]:
     for piece in answer_pieces(answer.answer) or [""]:
         yield _sse("answer", {"text": piece})
     see_also = [c.model_dump() for c in answer.see_also]
-    done = StreamDone.model_validate({"abstained": answer.abstained, "see_also": see_also, "notes": answer.notes})
+    done = StreamDone.model_validate(
+        {"abstained": answer.abstained, "see_also": see_also, "notes": answer.notes, "partial": answer.partial}
+    )
     yield _sse("done", done.model_dump(mode="json"))
 
 

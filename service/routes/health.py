@@ -1,5 +1,7 @@
-"""GET /healthz: 200 with the passage count when the knowledge base is built and its store answers; 503 when it
-is not built or the store (a Chroma server) is not reachable.
+"""GET /healthz: 200 with the passage count when the knowledge base answers; 503 when it is not built or the store
+(a Chroma server) is not reachable. While a build runs (`kb serve` starts one on a knowledge base that was never
+built), `build` says how far it is: passages embedded of the total, the current text, the time left; the status is
+`building` once keyword search answers over every text, and `not_built` (503) for the few seconds before.
 
 Each answer names the worker process (`X-KB-Worker`) and the keyword index it answers from (`X-KB-Index`, the
 stamp the last ingest wrote): with several workers this shows each one has picked up a new ingest.
@@ -12,9 +14,10 @@ import os
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from kb.build_progress import read_build_progress
 from kb.errors import NotBuiltError, StoreUnavailableError
 from service.deps import KB
-from service.schemas import Health
+from service.schemas import BuildOut, Health
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +26,7 @@ router = APIRouter(tags=["health"])
     "/healthz",
     response_model=Health,
     response_model_exclude_none=True,
-    summary="Liveness and readiness",
+    summary="Liveness and readiness, and the build's progress",
     responses={
         503: {
             "model": Health,
@@ -33,14 +36,25 @@ router = APIRouter(tags=["health"])
 )
 def healthz(kb: KB, response: Response) -> Health | JSONResponse:
     built = kb.is_built()
-    headers = {"X-KB-Worker": str(os.getpid()), "X-KB-Index": kb.index_version or "none"}
+    headers = {"X-KB-Worker": str(os.getpid()), "X-KB-Index": kb.index_version or "none", "Cache-Control": "no-store"}
+    progress = read_build_progress(kb.settings.build_progress_file)
+    missing = kb.not_embedded() if built else []
+    # shown while a build runs, and after one that stopped or left passages without vectors
+    show = progress is not None and (progress.state != "done" or bool(missing))
+    build = BuildOut.model_validate(progress.summary()) if show and progress is not None else None
     if not built:
-        body = Health(status="not_built", passages=0, message=str(NotBuiltError(str(kb.settings.data_dir))))
+        message = str(NotBuiltError(str(kb.settings.data_dir)))
+        if progress is not None and progress.state == "building":
+            message = "the knowledge base is being built: keyword search answers within a minute, then it improves as texts are embedded"
+        body = Health(status="not_built", passages=0, message=message, build=build)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=503, headers=headers)
     try:
         kb.check_store()
     except StoreUnavailableError as exc:
-        body = Health(status="store_unavailable", passages=kb.catalog["passages"], message=str(exc))
+        body = Health(status="store_unavailable", passages=kb.catalog["passages"], message=str(exc), build=build)
         return JSONResponse(body.model_dump(exclude_none=True), status_code=503, headers=headers | {"Retry-After": "5"})
     response.headers.update(headers)
-    return Health(status="ok", passages=kb.catalog["passages"])
+    status = "ok"
+    if missing or (progress is not None and progress.state == "building"):
+        status = "building" if progress is not None and progress.state == "building" else "partial"
+    return Health(status=status, passages=kb.catalog["passages"], build=build)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator
 
 from kb.errors import InvalidFilterError
@@ -34,6 +34,7 @@ def _not_blank(value: str) -> str:
 )
 def search(
     kb: BuiltKB,
+    response: Response,
     q: Annotated[
         str,
         Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="What to look for, in Danish or English"),
@@ -59,4 +60,8 @@ def search(
         if exc.field == "language":  # the core's name for what this endpoint calls `lang`
             raise InvalidFilterError("lang", exc.value, exc.valid) from exc
         raise
+    missing = kb.not_embedded()
+    if missing:  # the list stays a list: a build still embedding is said in headers (texts found by keyword only)
+        response.headers["X-KB-Partial"] = "true"
+        response.headers["X-KB-Not-Embedded"] = ",".join(missing)
     return [hit.summary() for hit in hits]

@@ -140,7 +140,7 @@
   var host = el("div");
   host.id = "kb-chat-widget";
   var root = host.attachShadow({ mode: "open" });
-  ["widget.css", "passage-view.css"].forEach(function (name) {
+  ["widget.css", "passage-view.css", "build-banner.css"].forEach(function (name) {
     var link = document.createElement("link");
     link.rel = "stylesheet";
     link.href = KB_URL + "/static/" + name;
@@ -247,9 +247,31 @@
   side.appendChild(sideContent);
   var lastChip = null;
 
+  // while the knowledge base is still being built: how far, and that some answers rest on keyword search only
+  var buildBanner = el("p", "kbw-build-banner kb-build-banner");
+  buildBanner.hidden = true;
+  var bannerWatch = null;
+  function watchBuild() {
+    bannerWatch = window.KBBuildBanner.watch(buildBanner, {
+      baseUrl: KB_URL,
+      lang: function () {
+        return state.lang;
+      },
+    });
+  }
+  if (window.KBBuildBanner) {
+    watchBuild();
+  } else {
+    var bannerScript = document.createElement("script");
+    bannerScript.src = KB_URL + "/static/build-banner.js";
+    bannerScript.addEventListener("load", watchBuild);
+    document.head.appendChild(bannerScript);
+  }
+
   body.appendChild(conversation);
   body.appendChild(form);
   panel.appendChild(header);
+  panel.appendChild(buildBanner);
   panel.appendChild(body);
   panel.appendChild(side);
   root.appendChild(launcher);
@@ -273,6 +295,7 @@
     });
     closeButton.setAttribute("aria-label", t("close"));
     intro.textContent = t("intro");
+    if (bannerWatch) bannerWatch.render();
     scenarioLegend.textContent = t("scenarioLegend");
     questionLabel.textContent = t("question");
     question.placeholder = t("placeholder");
