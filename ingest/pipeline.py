@@ -335,9 +335,8 @@ def _ingest_texts(
             stored.append((entry, passages, where, fingerprint))
 
     # law-in-force: which text is in force, per provision across languages, once every text is in (kb/versions.py)
-    report.settled = settle_in_force(
-        kb.store, model, [TextInfo(t.key(d.doc_id), d.doc_id, t.language, t.valid_from, t.in_force) for d in documents for t in d.texts]
-    )
+    texts = [TextInfo(t.key(d.doc_id), d.doc_id, t.language, t.valid_from, t.in_force) for d in documents for t in d.texts]
+    report.settled = settle_in_force(kb.store, model, texts)
     if only is None:
         known = [t.key(d.doc_id) for d in manifest.documents for t in d.texts]
         orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))
@@ -363,3 +362,8 @@ def _ingest_texts(
         with stage("index_stamp"):
             kb.refresh_keyword_index()  # a new index stamp: workers pick up this text's vectors
         progress.text_done(entry)
+    if stored:  # the texts just embedded were placeholders when they were settled above: settle them now
+        settled = settle_in_force(kb.store, model, texts)
+        if settled:
+            report.settled += settled
+            kb.refresh_keyword_index()
