@@ -230,7 +230,7 @@ class UnitIndex:
         rows = [UnitRow(**r) for r in meta["rows"]]
         bm25 = bm25s.BM25.load(str(folder / "bm25")) if rows else bm25s.BM25()
         return cls(
-            stamp,
+            meta["stamp"],
             rows,
             bm25,
             np.load(folder / "vectors.npy"),
