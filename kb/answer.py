@@ -63,6 +63,16 @@ class AnswerSentence(BaseModel):
     section: str = Field(description="'answer' (the direct answer) or 'scenario' (what it means in the scenario)")
 
 
+class AnswerSection(BaseModel):
+    """One headed part of an answer (kb.answering.Section), so a face can show the parts as parts."""
+
+    kind: str = Field(description="'direct' (the answer), 'scenario' (what it means in the scenario) or 'sources'")
+    heading: str = Field(description="The part's heading in the answer's language; empty for the direct answer")
+    text: str = Field(description="The part's text as it stands in `answer`, claims marked [n]")
+    citations: list[int] = Field(default_factory=list, description="The numbers the part cites (sources: those quoted)")
+    see_also: list[int] = Field(default_factory=list, description="Sources only: numbers listed without being quoted")
+
+
 class Answer(BaseModel):
     """DESIGN's /api/ask object, plus the sentences and see-also passages the faces use."""
 
@@ -75,3 +85,4 @@ class Answer(BaseModel):
     sentences: list[AnswerSentence] = Field(default_factory=list)
     see_also: list[Citation] = Field(default_factory=list, description="Nearest passages, shown when the answer is declined")
     generator: str = Field(default="extractive", description="'extractive' (default) or the LLM that wrote the answer")
+    sections: list[AnswerSection] = Field(default_factory=list, description="The answer's headed parts, in order")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.answer import Answer, Citation, ScenarioInfo
+from kb.answer import Answer, AnswerSection, Citation, ScenarioInfo
 from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
 from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
@@ -577,6 +577,7 @@ class KnowledgeBase:
             abstained=False,
             sentences=composition.sentences,
             generator=generator_name,
+            sections=[AnswerSection.model_validate(vars(section)) for section in composition.sections],
         )
 
     def _named_provision_holds(self, q: Question, named: list[SearchHit]) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from kb.answer import Answer, Citation
+from kb.answer import Answer, AnswerSection, Citation
 from kb.knowledge_base import MAX_QUESTION_CHARS
 from kb.errors import UnencodableTextError
 from kb.text import unencodable_at
@@ -140,6 +140,9 @@ class AskResponse(_Out):
     abstained: bool
     see_also: list[CitationOut] = Field(description="Nearest passages, given when the answer is declined")
     generator: str = Field(description="'extractive', or the model that wrote the answer")
+    sections: list[AnswerSection] = Field(
+        default_factory=list, description="The answer's headed parts (direct, scenario, sources); empty when declined"
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AskResponse:
@@ -151,6 +154,7 @@ class StreamDone(BaseModel):
 
     abstained: bool
     see_also: list[CitationOut]
+    sections: list[AnswerSection] = Field(default_factory=list, description="As in the JSON answer")
 
 
 # --- /api/search ------------------------------------------------------------------
