@@ -104,12 +104,21 @@ def test_the_view_stays_where_the_reader_scrolled(page, live_server: str) -> Non
     page.goto(live_server + "/")
     open_widget(page)
     ask(page, QUESTION_DA, scenario="loesning")
+    held: list = []  # the second answer is held back until the reader has scrolled (answers here come fast)
+    page.route("**/api/ask", lambda route: held.append(route))
     page.locator(".kbw-question").fill("Hvad skal en idriftsætter gøre med logfiler?")
     page.locator(".kbw-send").click()
     page.locator('.kbw-turn:nth-child(2) .kbw-answer[data-state="streaming"]').wait_for(timeout=WAIT)
+    while not held:
+        page.wait_for_timeout(50)
     page.locator(".kbw-conversation").hover()
     page.mouse.wheel(0, -5000)  # the reader goes back up to the first answer while the second is on its way
+    page.wait_for_function(
+        "() => document.getElementById('kb-chat-widget').shadowRoot.querySelector('.kbw-conversation').scrollTop === 0"
+    )
+    held[0].fulfill(response=held[0].fetch(timeout=WAIT))
     page.locator('.kbw-turn:nth-child(2) .kbw-answer[data-state="done"]').wait_for(timeout=WAIT)
+    assert page.locator(".kbw-turn:nth-child(2) .kbw-chip").count() >= 1  # it did arrive
     scroll_top = "() => document.getElementById('kb-chat-widget').shadowRoot.querySelector('.kbw-conversation').scrollTop"
     assert page.evaluate(scroll_top) == 0
 
