@@ -186,3 +186,90 @@ def test_passages_carry_the_danish_title_of_a_danish_text(small_kb, live_server:
     answer.locator('.kbw-chip[data-doc-id="ai-act"]').first.click()
     page.locator('.kbw-passage .kbpv[lang="da"]').wait_for()
     assert page.locator(".kbw-passage .kbpv-title").inner_text().startswith(DANISH_TITLES["ai-act"])
+
+
+# --- accessibility: axe-core (axe-playwright-python, pinned) over the widget's states, WCAG 2.1 A and AA ---------
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def axe_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """The WCAG 2.1 A/AA violations axe-core finds on the page (the widget's open Shadow DOM included)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG).response
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}" for v in results["violations"]]
+
+
+def test_axe_finds_no_wcag_violations_in_the_widget_states(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(live_server + "/")
+    page.locator(".kbw-launcher").wait_for()
+    states = {"closed": axe_violations(page)}
+    open_widget(page)
+    states["open"] = axe_violations(page)
+    answer = ask(page, QUESTION_DA, scenario="loesning")
+    states["answered"] = axe_violations(page)
+    page.locator(".kbw-scenario-fold").click()
+    states["picker reopened"] = axe_violations(page)
+    answer.locator(".kbw-chip").first.click()
+    page.locator(".kbw-passage .kbpv-text").wait_for()
+    states["passage open"] = axe_violations(page)
+    assert not any(states.values()), states
+    # the audit does fail: a question box without its label is a violation
+    page.keyboard.press("Escape")
+    page.evaluate("document.getElementById('kb-chat-widget').shadowRoot.querySelector('.kbw-question-label').remove()")
+    page.evaluate("document.getElementById('kb-chat-widget').shadowRoot.querySelector('.kbw-question').placeholder = ''")
+    assert any(v.startswith("label") for v in axe_violations(page))
+
+
+def test_keyboard_only_ask_open_citation_back_change_scenario(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    active = "() => { const a = document.getElementById('kb-chat-widget').shadowRoot.activeElement; return a && (a.id || a.className); }"
+    page.goto(live_server + "/")
+    page.locator(".kbw-launcher").focus()
+    page.keyboard.press("Enter")
+    page.locator(".kbw-scenario").nth(4).wait_for()
+    assert page.evaluate(active) == "kbw-question"
+    page.keyboard.type(QUESTION_DA)
+    page.keyboard.press("Enter")
+    page.locator('.kbw-turn:last-child .kbw-answer[data-state="done"]').wait_for(timeout=WAIT)
+    assert page.evaluate(active) == "kbw-question"  # focus back in the question box
+    # Shift+Tab back from the question box to the answer's last control, then to a citation chip
+    for _ in range(60):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate(active) == "kbw-chip":
+            break
+    assert page.evaluate(active) == "kbw-chip"
+    page.keyboard.press("Enter")
+    page.locator(".kbw-passage .kbpv-text").wait_for()
+    assert page.evaluate(active) == "kbw-back"
+    page.keyboard.press("Enter")  # back to the conversation, on the chip that opened it
+    assert page.locator(".kbw-side").is_hidden() and page.evaluate(active) == "kbw-chip"
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate(active) == "kbw-scenario-fold":
+            break
+    assert page.evaluate(active) == "kbw-scenario-fold"
+    page.keyboard.press("Enter")
+    assert page.evaluate(active) == "kbw-scenario-auto"  # the picker opens on the choice in force ("find it for me")
+    page.keyboard.press("ArrowDown")  # radios: the arrow keys choose
+    assert page.locator("#kbw-scenario-behov").is_checked()
+    assert page.locator(".kbw-scenario-fold").inner_text() == "Scenarie: BEHOV · skift"
+
+
+def test_reflow_at_320_px(browser, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """WCAG 1.4.10: at 320 CSS px nothing needs scrolling sideways, the answer included."""
+    context = browser.new_context(viewport={"width": 320, "height": 640})
+    page = context.new_page()
+    try:
+        page.goto(live_server + "/")
+        open_widget(page)
+        ask(page, QUESTION_DA, scenario="loesning")
+        overflow = page.evaluate(
+            """() => { const r = document.getElementById('kb-chat-widget').shadowRoot;
+                 const c = r.querySelector('.kbw-conversation');
+                 return {conversation: c.scrollWidth - c.clientWidth, page: document.documentElement.scrollWidth - 320,
+                         panel: r.querySelector('.kbw-panel').getBoundingClientRect().width}; }"""
+        )
+        assert overflow["conversation"] <= 0 and overflow["panel"] <= 320, overflow
+        screenshot(target=page)
+    finally:
+        context.close()
