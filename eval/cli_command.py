@@ -19,7 +19,7 @@ SUMMARY_KEYS = (
     "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_recall_gap@5",
     "cited_gold_precision", "key_fact_recall_body", "key_fact_recall", "scenario_accuracy", "abstention_precision",
     "abstention_recall", "abstention_accuracy", "answerable_declined_rate", "citation_precision", "citation_recall",
-    "faithfulness", "latency_ms_p50", "latency_ms_p95",
+    "faithfulness", "latency_ms_p50", "latency_ms_p95", "errors",
 )
 
 

@@ -68,8 +68,13 @@ def load_floors(profile: str, path: Path = FLOORS_FILE) -> dict[str, Any]:
 
 
 def check(metrics: dict[str, Any], floors: dict[str, Any]) -> list[str]:
-    """The violations, one line each naming metric, value and floor (or ceiling); empty when all hold."""
+    """The violations, one line each naming metric, value and floor (or ceiling); empty when all hold.
+
+    Questions that failed with an error fail the gate too: the metrics leave them out, so they would otherwise
+    be computed over the questions that happened to work."""
     problems = []
+    if metrics.get("errors"):
+        problems.append(f"errors: {metrics['errors']} question(s) failed with an error (see the run's stderr)")
     for key, floor in floors.get("floors", {}).items():
         value = metrics.get(key)
         if value is None:

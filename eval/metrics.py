@@ -20,7 +20,10 @@ Per question (answerable, with gold references):
 Of the answer (answerable questions with gold references, answering systems):
 
 - answer recall@5: recall@5 of the answer's CITATIONS, in the order of their
-  citation numbers ([1] first), distinct references as above. A declined answer
+  citation numbers ([1] first), distinct references as above. The citations are
+  every numbered source of the answer, the "see also" sources after the quoted
+  ones included: listing more pointers can raise this recall, and lowers the
+  cited-gold precision below, so the two are read together. A declined answer
   cites nothing and scores 0: the asker got no provision. Beside it, the
   retrieval ranking's recall@5 on the same questions, and the gap
   `answer_recall_gap@5` = retrieval recall@5 - answer recall@5 (positive: the

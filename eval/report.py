@@ -22,7 +22,7 @@ TABLE_KEYS = (
     "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "answer_recall@5", "answer_recall_gap@5",
     "cited_gold_precision", "key_fact_recall_body", "key_fact_body_n", "key_fact_recall", "scenario_accuracy",
     "abstention_precision", "abstention_recall", "abstention_accuracy", "answerable_declined_rate",
-    "citation_precision", "citation_recall", "faithfulness", "latency_ms_p50", "latency_ms_p95",
+    "citation_precision", "citation_recall", "faithfulness", "latency_ms_p50", "latency_ms_p95", "errors",
 )
 GROUP_KEYS = ("n", "recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "cited_gold_precision",
               "key_fact_recall_body", "scenario_accuracy", "abstention_recall", "latency_ms_p50")

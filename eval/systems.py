@@ -78,7 +78,7 @@ def answer_body_of(answer_text: str) -> str:
     for texts in TEXTS.values():
         for key, value in texts.items():
             if isinstance(value, str):
-                (headings if key in ("sources", "see_also") else templates).append(value)
+                (headings if key.startswith(("sources", "see_also")) else templates).append(value)
     return answer_body(answer_text, templates, headings)
 
 

@@ -24,6 +24,7 @@ class TextSpec(BaseModel):
     language: str = Field(pattern=r"^[a-z]{2}$")
     version: str = Field(min_length=1)
     valid_from: date
+    valid_to: date | None = Field(default=None, description="Last day this version applied (the day before its successor).")
     in_force: bool
     parser: str
     files: list[str] = Field(min_length=1)
@@ -34,6 +35,12 @@ class TextSpec(BaseModel):
         description="Keep only units whose locator matches one of these patterns (fnmatch, e.g. 'art-2?', 'annex-iii'); "
         "for a partial knowledge base such as the test subset.",
     )
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> TextSpec:
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}")
+        return self
 
     def key(self, doc_id: str) -> str:
         """The text's key in the store: doc id, language and version."""

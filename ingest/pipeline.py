@@ -30,6 +30,7 @@ from ingest.units import ParseError
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
+from kb.versions import TextInfo, settle_in_force
 
 WRITE_BATCH = 256
 
@@ -58,6 +59,7 @@ class IngestReport:
     pruned: int = 0
     keyword_index_rebuilt: bool = False
     seconds: float = 0.0
+    settled: int = 0  # passages whose in_force the version rule changed (kb/versions.py)
 
     @property
     def failed(self) -> list[TextReport]:
@@ -70,6 +72,7 @@ class IngestReport:
             "keyword_index_rebuilt": self.keyword_index_rebuilt,
             "seconds": round(self.seconds, 2),
             "failed": len(self.failed),
+            "settled": self.settled,
         }
 
 
@@ -94,7 +97,14 @@ def _fingerprint(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
-            [doc.model_dump(mode="json", exclude={"texts"}), text.model_dump(mode="json"), SPLITTER_VERSION, max_chars, model],
+            [
+                doc.model_dump(mode="json", exclude={"texts"}),
+                # valid_to only where set: the fingerprints of texts without one stay as they were
+                text.model_dump(mode="json", exclude=None if text.valid_to else {"valid_to"}),
+                SPLITTER_VERSION,
+                max_chars,
+                model,
+            ],
             sort_keys=True,
         ).encode()
     )
@@ -250,6 +260,10 @@ def _ingest_texts(
             state.set(key, {"fingerprint": fingerprint, "passages": len(passages)})
             progress.text_done(entry)
 
+    # law-in-force: which text is in force, per provision across languages, once every text is in (kb/versions.py)
+    report.settled = settle_in_force(
+        kb.store, model, [TextInfo(t.key(d.doc_id), d.doc_id, t.language, t.valid_from, t.in_force) for d in documents for t in d.texts]
+    )
     if only is None:
         known = [t.key(d.doc_id) for d in manifest.documents for t in d.texts]
         orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))

@@ -113,6 +113,7 @@ def split_units(
                         language=text.language,
                         version=text.version,
                         valid_from=text.valid_from,
+                        valid_to=text.valid_to,
                         in_force=text.in_force,
                         page=page,
                         kind=doc.kind,
@@ -123,6 +124,8 @@ def split_units(
                         piece=piece,
                         text_key=text_key,
                         origin=origin,
+                        amended_by=unit.amended_by,
+                        amending_refs=list(unit.amending_refs),
                     )
                 )
     return passages

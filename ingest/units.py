@@ -38,6 +38,7 @@ class Unit:
     passage cut from the unit.
     `definitions=True` marks a definitions article: each numbered paragraph is
     one definition and becomes its own passage.
+    `amended_by` names the act that changed the unit in a consolidated text.
     """
 
     locator: str
@@ -45,6 +46,10 @@ class Unit:
     paragraphs: list[Paragraph] = field(default_factory=list)
     page: int | None = None
     definitions: bool = False
+    # Set by a consolidation's parser when an amending act changed the unit: the act ("2026/1744") and the
+    # amending act's provisions that did it ("digital-omnibus-ai:art-1.51").
+    amended_by: str | None = None
+    amending_refs: list[str] = field(default_factory=list)
 
 
 class ParseError(Exception):

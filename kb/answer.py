@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from kb.passage import Passage
+from kb.transpositions import implemented_by, implements
+from kb.versions import version_note
 
 
 class ScenarioInfo(BaseModel):
@@ -36,6 +38,15 @@ class Citation(BaseModel):
     text: str
     score: float
     url: str | None = None
+    in_force: bool = True
+    amended_by: str | None = Field(default=None, description="The act that changed the provision, e.g. '2026/1744'")
+    version_note: str | None = Field(
+        default=None, description="e.g. 'amended by Regulation (EU) 2026/1744, in force from 27.7.2026'"
+    )
+    implemented_by: list[str] = Field(
+        default_factory=list, description="For a directive article: the udbudsloven §§ that implement it"
+    )
+    implements: list[str] = Field(default_factory=list, description="For a udbudsloven §: the directive articles it implements")
 
     @classmethod
     def of(cls, n: int, passage: Passage, score: float) -> Citation:
@@ -52,6 +63,11 @@ class Citation(BaseModel):
             text=passage.text,
             score=round(float(score), 6),
             url=passage.url,
+            in_force=passage.in_force,
+            amended_by=passage.amended_by,
+            version_note=version_note(passage),
+            implemented_by=implemented_by(passage.ref),
+            implements=implements(passage.ref),
         )
 
 
@@ -85,4 +101,9 @@ class Answer(BaseModel):
     sentences: list[AnswerSentence] = Field(default_factory=list)
     see_also: list[Citation] = Field(default_factory=list, description="Nearest passages, shown when the answer is declined")
     generator: str = Field(default="extractive", description="'extractive' (default) or the LLM that wrote the answer")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Notes on the versions cited, in the answer's language: e.g. that the Danish text is the "
+        "original and the wording in force of an amended provision is given in English",
+    )
     sections: list[AnswerSection] = Field(default_factory=list, description="The answer's headed parts, in order")

@@ -235,15 +235,30 @@ def search(
     kind: KindOpt = None,
     lang: LangOpt = None,
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many passages.")] = 10,
+    changed_since: Annotated[
+        Optional[str],
+        typer.Option("--changed-since", help="Only provisions an amendment applying from this date on changed (YYYY-MM-DD)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Hybrid search (dense + BM25, reciprocal rank fusion) over the passages in force."""
+    from datetime import date
+
     from kb.errors import KBError
 
     if not query.strip():
         _err("the query is empty")
     try:
-        hits = _kb().search(query, k=k, doc=doc, kind=kind, language=lang)
+        since = date.fromisoformat(changed_since) if changed_since else None
+    except ValueError:
+        _err(f"--changed-since must be a date like 2026-01-01, not {changed_since!r}")
+    try:
+        if since is not None:  # law-in-force (kb/versions.py)
+            from kb.versions import search_changed
+
+            hits = search_changed(_kb(), query, since, k=k, doc=doc, kind=kind, language=lang)
+        else:
+            hits = _kb().search(query, k=k, doc=doc, kind=kind, language=lang)
     except KBError as exc:
         _err(str(exc))
     if as_json:
@@ -297,6 +312,8 @@ def ask(
         highlight=False,
     )
     console.print(answer.answer, highlight=False, markup=False)
+    for note in answer.notes:  # law-in-force: the version behind an amended provision
+        console.print(f"[italic]{note}[/]", highlight=False)
 
 
 @app.command()

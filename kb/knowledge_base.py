@@ -214,6 +214,11 @@ class KnowledgeBase:
                 passage.version,
                 {"version": passage.version, "valid_from": str(passage.valid_from or ""), "in_force": passage.in_force, "languages": []},
             )
+            # law-in-force (kb/versions.py): when a version stops applying, and how many of its passages are changed
+            version.setdefault("valid_to", str(passage.valid_to or ""))
+            version["passages"] = version.get("passages", 0) + 1
+            if passage.amended_by and passage.locator.split(".")[0] not in version.setdefault("amended", []):
+                version["amended"].append(passage.locator.split(".")[0])
             if passage.language not in version["languages"]:
                 version["languages"].append(passage.language)
             doc["passages"][passage.language] = doc["passages"].get(passage.language, 0) + 1
@@ -568,6 +573,9 @@ class KnowledgeBase:
                 composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
             else:
                 composition, generator_name = extractive(), "extractive"
+        from kb.versions import language_notes  # law-in-force: amended provisions cited in another language
+
+        cited = self._passages_by_id([c.passage_id for c in composition.citations])  # quoted siblings included
         return Answer(
             question=question,
             answer=composition.text,
@@ -577,6 +585,7 @@ class KnowledgeBase:
             abstained=False,
             sentences=composition.sentences,
             generator=generator_name,
+            notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
             sections=[AnswerSection.model_validate(vars(section)) for section in composition.sections],
         )
 

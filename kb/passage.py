@@ -9,7 +9,7 @@ import unicodedata
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -39,6 +39,7 @@ class Passage(BaseModel):
     language: str
     version: str
     valid_from: date | None = None
+    valid_to: date | None = Field(default=None, description="Last day the version applied; None while it applies.")
     in_force: bool = True
     page: int | None = None
     kind: str
@@ -52,6 +53,21 @@ class Passage(BaseModel):
     scenarios: list[str] = Field(
         default_factory=list, description="Scenarios an uploaded document was tagged with: it joins their profiles."
     )
+    amended_by: str | None = Field(
+        default=None, description="The act that changed this provision in a consolidated version, e.g. '2026/1744'."
+    )
+    amending_refs: list[str] = Field(
+        default_factory=list, description="The amending act's provisions that did it, e.g. 'digital-omnibus-ai:art-1.40'."
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def version_note(self) -> str | None:
+        """What the citation and passage view say beside the version: "amended by Regulation (EU) 2026/1744, in
+        force from 27.7.2026" (kb/versions.py); None for a provision no amendment changed."""
+        from kb.versions import version_note
+
+        return version_note(self)
 
     @property
     def indexed_text(self) -> str:
@@ -92,6 +108,10 @@ class Passage(BaseModel):
             "origin": self.origin,
             # only when tagged, so the records (and record hashes) of untagged passages stay as they were
             **({"scenarios": " ".join(self.scenarios)} if self.scenarios else {}),
+            # version facts only where they apply, for the same reason
+            **({"valid_to": self.valid_to.isoformat()} if self.valid_to else {}),
+            **({"amended_by": self.amended_by} if self.amended_by else {}),
+            **({"amending_refs": " ".join(self.amending_refs)} if self.amending_refs else {}),
         }
 
     @classmethod
@@ -120,4 +140,7 @@ class Passage(BaseModel):
             text_key=metadata.get("text_key", ""),
             origin=metadata.get("origin", "corpus"),
             scenarios=[s for s in str(metadata.get("scenarios", "")).split(" ") if s],
+            valid_to=metadata.get("valid_to") or None,
+            amended_by=metadata.get("amended_by") or None,
+            amending_refs=[r for r in str(metadata.get("amending_refs", "")).split(" ") if r],
         )

@@ -67,6 +67,8 @@ class SearchHit(BaseModel):
             "version": p.version,
             "score": round(self.score, 6),
             "text": p.text,
+            # law-in-force: only for amended provisions, so other results keep DESIGN's shape
+            **({"amended_by": p.amended_by, "version_note": p.version_note} if p.amended_by else {}),
         }
 
 
@@ -531,6 +533,9 @@ class Retriever:
             ranked = self.rank_units(q, hits, profile, doc=doc, kind=kind, as_of=as_of)
             chosen = self._unit_evidence(q, ranked, hits, k, as_of)
         with stage("provisions"):
+            from kb.versions import with_application_dates  # law-in-force: "from when does it apply?" (Art. 113)
+
+            chosen = with_application_dates(self.kb, question, chosen, as_of)
             chosen = self._in_language(chosen, language)[:k]
             return chosen + self._cited_by(chosen[:3], language, k=3, as_of=as_of), ranked
 
@@ -558,7 +563,7 @@ class Retriever:
             kinds = {d for d, info in self.kb.catalog["documents"].items() if info["kind"] == kind}
             keep &= np.isin(units.doc_of_row, sorted(kinds))
         if as_of is not None:
-            keep &= np.array([self._version_valid_on(r.doc_id, r.version, r.language, as_of) for r in units.rows], dtype=bool)
+            keep &= np.array([self._version_valid_on(r.doc_id, r.version, r.language, as_of, r.in_force) for r in units.rows], dtype=bool)
         named_units = {unit_of(h.passage.ref) for h in hits if h.named}
         definition_units: set[str] = set()
         if q.wants_definition:
@@ -600,7 +605,7 @@ class Retriever:
                 rows = [
                     r
                     for r in (units.rows[i] for i in units.rows_of_unit.get(unit.ref, []))
-                    if (r.in_force if as_of is None else self._version_valid_on(r.doc_id, r.version, r.language, as_of))
+                    if (r.in_force if as_of is None else self._version_valid_on(r.doc_id, r.version, r.language, as_of, r.in_force))
                 ]
                 rows.sort(key=lambda r: r.language != q.language)
                 have = {h.passage.passage_id for h in chosen}
@@ -647,28 +652,35 @@ class Retriever:
             cache.update(self.kb.store.vectors(missing))
         return {pid: cache[pid] for pid in passage_ids if pid in cache}
 
-    def _version_valid_on(self, doc_id: str, version: str, language: str, as_of: date) -> bool:
-        versions = self.kb.catalog["documents"].get(doc_id, {}).get("versions", [])
-        applicable = [v for v in versions if v["valid_from"] and v["valid_from"] <= as_of.isoformat() and language in v["languages"]]
-        return bool(applicable) and max(applicable, key=lambda v: v["valid_from"])["version"] == version
+    def _version_valid_on(
+        self, doc_id: str, version: str, language: str, as_of: date, in_force: bool | None = None
+    ) -> bool:
+        """law-in-force: the version that applied on `as_of`, per provision and across languages (kb/versions.py)."""
+        from kb.versions import version_valid_on
+
+        return version_valid_on(self.kb.catalog, doc_id, version, language, as_of, in_force)
 
     def _valid_on(self, passage: Passage, as_of: date) -> bool:
-        """True when the passage's version is the one that applied on `as_of` (latest valid_from not after it)."""
-        return self._version_valid_on(passage.doc_id, passage.version, passage.language, as_of)
+        """True when the passage applied on `as_of` (latest valid_from not after it; settled per provision after)."""
+        return self._version_valid_on(passage.doc_id, passage.version, passage.language, as_of, passage.in_force)
 
     def _in_language(self, hits: list[SearchHit], language: str) -> list[SearchHit]:
         """Replace each hit by its parallel version in `language` where one exists; one hit per reference."""
+        from kb.versions import stands_in_for
+
         foreign = [h.passage.ref for h in hits if h.passage.language != language]
-        parallel: dict[tuple[str, str, int], Passage] = {}
+        parallel: dict[str, list[Passage]] = {}
         if foreign:
             for p in self.kb.store.find({"ref": {"$in": sorted(set(foreign))}}):  # the language filtered here: cheaper
                 if p.language == language:
-                    parallel[(p.ref, p.version, p.piece)] = p
+                    parallel.setdefault(p.ref, []).append(p)
         out: list[SearchHit] = []
         seen: set[tuple[str, str, int]] = set()
         for hit in hits:
             p = hit.passage
-            swap = parallel.get((p.ref, p.version, p.piece)) if p.language != language else None
+            # law-in-force: the same version, or the provision's text in force when the newest version is in another
+            # language and did not change it (kb/versions.py)
+            swap = stands_in_for(p, parallel.get(p.ref, [])) if p.language != language else None
             if swap is not None:
                 hit = hit.model_copy(update={"passage": swap})
             key = (hit.passage.ref, hit.passage.version, hit.passage.piece)

@@ -140,6 +140,7 @@ class AskResponse(_Out):
     abstained: bool
     see_also: list[CitationOut] = Field(description="Nearest passages, given when the answer is declined")
     generator: str = Field(description="'extractive', or the model that wrote the answer")
+    notes: list[str] = Field(default_factory=list, description="Notes on the versions cited, in the answer's language")
     sections: list[AnswerSection] = Field(
         default_factory=list, description="The answer's headed parts (direct, scenario, sources); empty when declined"
     )
@@ -154,6 +155,7 @@ class StreamDone(BaseModel):
 
     abstained: bool
     see_also: list[CitationOut]
+    notes: list[str] = Field(default_factory=list, description="Notes on the versions cited (kb/versions.py)")
     sections: list[AnswerSection] = Field(default_factory=list, description="As in the JSON answer")
 
 
@@ -170,6 +172,8 @@ class SearchHitOut(_Out):
     version: str
     score: float
     text: str
+    amended_by: str | None = Field(default=None, description="The act that changed the provision, e.g. 2026/1744")
+    version_note: str | None = Field(default=None, description="e.g. amended by Regulation (EU) 2026/1744, in force from 27.7.2026")
 
 
 # --- /api/passages ----------------------------------------------------------------
@@ -197,6 +201,10 @@ class PassageOut(_Out):
     text_key: str
     origin: str
     scenarios: list[str] = Field(default_factory=list, description="An upload's scenario tags (empty for the corpus)")
+    valid_to: date | None = Field(default=None, description="Last day the version applied")
+    amended_by: str | None = Field(default=None, description="The act that changed the provision, e.g. 2026/1744")
+    amending_refs: list[str] = Field(default_factory=list, description="The amending act's provisions that changed it")
+    version_note: str | None = Field(default=None, description="e.g. amended by Regulation (EU) 2026/1744, in force from 27.7.2026")
 
 
 class PassageView(BaseModel):
@@ -313,6 +321,33 @@ class SimilarProvisionOut(_Out):
     text: str
 
 
+class ChangeSegmentOut(BaseModel):
+    text: str
+    changed: bool = Field(description="A word the amendment removed (in `old`) or brought (in `new`)")
+
+
+class ClauseChangeOut(BaseModel):
+    """An amended provision's wording before and in force, the changed words marked, and the amending provisions."""
+
+    amended_by: str
+    version_note: str | None = None
+    old_version: str
+    old_language: str
+    new_version: str
+    old: list[ChangeSegmentOut]
+    new: list[ChangeSegmentOut]
+    amending: list[ClauseLinkOut]
+    superseded_languages: list[str] = Field(description="Languages whose text here is the superseded original, e.g. da")
+
+
+class TranspositionOut(BaseModel):
+    direction: str = Field(description="implemented_by (a directive article) or implements (a udbudsloven §)")
+    refs: list[str]
+    source: str = Field(description="Where the link comes from: udbudsloven:§-55 (its own text) or heading")
+    says: str
+    links: list[ClauseLinkOut]
+
+
 class ClauseView(BaseModel):
     """A provision (article, §, clause) with its parts in each language and its links to other provisions."""
 
@@ -330,6 +365,12 @@ class ClauseView(BaseModel):
     cited_by: list[ClauseLinkOut] = Field(description="Provisions that refer to this one")
     similar: list[SimilarProvisionOut] = Field(
         description="The most similar provisions in other documents; for a contract or guidance, provisions of law"
+    )
+    version: str | None = Field(default=None, description="The version of `passages`")
+    version_note: str | None = Field(default=None, description="e.g. amended by Regulation (EU) 2026/1744, in force from 27.7.2026")
+    change: ClauseChangeOut | None = Field(default=None, description="What an amendment changed, for an amended provision")
+    transpositions: list[TranspositionOut] = Field(
+        default_factory=list, description="Directive 2014/24/EU <-> udbudsloven: the §§ implementing an article, or the article a § implements"
     )
 
 

@@ -58,6 +58,11 @@ def test_search_and_stats_json(small_kb: KnowledgeBase, subset_manifest: Path, c
     assert all(h["doc_id"] == "udbudsloven" for h in json.loads(run.stdout))
     run = _kb("search", "x", "--doc", "nope", env=env)
     assert run.returncode == 1 and "unknown doc 'nope'" in run.stderr and "Traceback" not in run.stderr
+    run = _kb("search", "from which date shall this Regulation apply", "--changed-since", "2026-01-01", "--json", env=env)
+    changed = json.loads(run.stdout)
+    assert changed and all(h["amended_by"] == "2026/1744" for h in changed), run.stderr
+    run = _kb("search", "x", "--changed-since", "soon", env=env)
+    assert run.returncode == 1 and "--changed-since must be a date" in run.stderr
 
     stats = json.loads(_kb("stats", "--json", env=env).stdout)
     assert stats["passages"] == small_kb.store.count()
@@ -66,6 +71,8 @@ def test_search_and_stats_json(small_kb: KnowledgeBase, subset_manifest: Path, c
     assert [v["version"] for v in udbud["versions"]] == ["LBK 116/2025", "LBK 10/2023", "L 1564/2015"]
     assert [v["in_force"] for v in udbud["versions"]] == [True, False, False]
     assert set(stats["documents"]["ai-act"]["passages"]) == {"da", "en"}
+    assert {"digital-omnibus-ai", "procurement-directive"} <= set(stats["documents"])
+    assert [v["version"] for v in stats["documents"]["ai-act"]["versions"]] == ["consolidated 2026-07-27", "OJ L, 12.7.2024"]
     assert "title" in stats["documents"]["ai-act"]
     table = _kb("stats", env=env)
     assert table.returncode == 0 and "udbudsloven" in table.stdout

@@ -115,3 +115,19 @@ def test_splits_stay_inside_units_and_carry_headings(passages: dict[str, list[Pa
             assert p.heading.strip(), (key, p.ref)
             # a piece is over the limit only when one sentence alone is
             assert len(p.text) <= MAX_CHARS or "\n" not in p.text, (key, p.ref, len(p.text))
+
+
+def test_the_versions_of_the_ai_act_and_the_new_acts(passages: dict[str, list[Passage]]) -> None:
+    """The consolidation is complete (with the original's recitals) and marks what the Digital Omnibus changed;
+    the omnibus's amending points and both versions of Directive 2014/24/EU have their own references."""
+    consolidated = passages["ai-act/en/consolidated-2026-07-27"]
+    assert len(_units(consolidated, "art-")) == 119 and len(_units(consolidated, "annex-")) == 14
+    assert len(_units(consolidated, "recital-")) == 180
+    amended = {p.locator.split(".")[0] for p in consolidated if p.amended_by == "2026/1744"}
+    assert len(amended) == 45 and "art-113" in amended and "art-26" not in amended
+    assert all(p.valid_to is not None for p in passages["ai-act/da/oj-l-12-7-2024"])
+    omnibus = {p.ref for p in passages["digital-omnibus-ai/en/oj-l-24-7-2026"]}
+    assert {f"digital-omnibus-ai:art-1.{n}" for n in range(1, 44)} <= omnibus
+    for key in ("procurement-directive/en/consolidated-2026-01-01", "procurement-directive/en/oj-l-94-28-3-2014"):
+        assert len(_units(passages[key], "art-")) == 94, key
+        assert len(_units(passages[key], "recital-")) == 138, key

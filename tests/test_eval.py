@@ -290,8 +290,9 @@ def test_gate_on_the_subset_kb(smoke_run, small_kb, capsys) -> None:  # type: ig
     for key in failing:
         assert f"gate FAILED: {key}:" in out
     # and the gate names metric, value and floor when one drops
-    broken = dict(smoke_run.metrics, **{"recall@5": -1.0})
+    broken = dict(smoke_run.metrics, **{"recall@5": -1.0, "errors": 2})
     assert any(p.startswith("recall@5: -1.0000 is below the floor") for p in gate.check(broken, floors))
+    assert any(p.startswith("errors: 2 question(s) failed") for p in gate.check(broken, floors))
 
 
 @pytest.mark.slow

@@ -165,7 +165,8 @@ def test_cors_allowlist(client: httpx.Client) -> None:
 
 # --- search -----------------------------------------------------------------------
 
-HIT_KEYS = {"ref", "passage_id", "doc_id", "title", "heading", "language", "version", "score", "text"}
+# amended_by and version_note: null unless an amendment changed the provision (kb/versions.py)
+HIT_KEYS = {"ref", "passage_id", "doc_id", "title", "heading", "language", "version", "score", "text", "amended_by", "version_note"}
 
 
 def test_search(client: httpx.Client) -> None:
@@ -179,6 +180,20 @@ def test_search(client: httpx.Client) -> None:
     filtered = client.get("/api/search", params=params).json()
     assert filtered and all(h["doc_id"] == "udbudsloven" and h["language"] == "da" for h in filtered)
     assert len(client.get("/api/search", params={"q": "personal data"}).json()) == 10
+
+
+def test_search_changed_since_and_the_version_in_answers(client: httpx.Client) -> None:
+    """Issue 15: what the Digital Omnibus changed, searchable; a Danish answer on a changed provision says so."""
+    params = {"q": "from which date shall this Regulation apply", "changed_since": "2026-01-01"}
+    hits = client.get("/api/search", params=params).json()
+    assert hits and all(h["amended_by"] == "2026/1744" for h in hits)
+    assert any(h["ref"] == "ai-act:art-113" for h in hits)
+    assert "in force from 27.7.2026" in hits[0]["version_note"]
+    assert client.get("/api/search", params={**params, "changed_since": "2027-01-01"}).json() == []
+    _error(client.get("/api/search", params={**params, "changed_since": "soon"}), 422)
+    body = _ask(client, question="Hvornår gælder forpligtelserne for højrisiko-AI-systemer i bilag III?")
+    assert any(c["ref"] == "ai-act:art-113" and c["version"] == "consolidated 2026-07-27" for c in body["citations"])
+    assert any("oprindelige fra 2024" in note and "ai-act:art-113" in note for note in body["notes"])
 
 
 def test_search_concurrently(client: httpx.Client) -> None:
@@ -217,7 +232,7 @@ def test_passage_with_section_sign_round_trips(client: httpx.Client) -> None:
         view = response.json()
         assert set(view) == {"passage", "neighbours", "parallel"}
         assert view["passage"]["passage_id"] == passage_id and view["passage"]["text"] == hit["text"]
-        assert set(view["passage"]) == set(Passage.model_fields)
+        assert set(view["passage"]) == set(Passage.model_fields) | set(Passage.model_computed_fields)  # + version_note
         assert view["neighbours"] and all(n["text_key"] == view["passage"]["text_key"] for n in view["neighbours"])
 
 
@@ -338,7 +353,12 @@ def test_ask_streams_events_in_order(client: httpx.Client) -> None:
     assert events[0][1] == plain["scenario"]
     assert events[1][1] == plain["citations"]
     assert "".join(data["text"] for name, data in events if name == "answer") == plain["answer"]
-    assert events[-1][1] == {"abstained": plain["abstained"], "see_also": plain["see_also"], "sections": plain["sections"]}
+    assert events[-1][1] == {
+        "abstained": plain["abstained"],
+        "see_also": plain["see_also"],
+        "notes": plain["notes"],
+        "sections": plain["sections"],
+    }
     if plain["answer"].count("\n") > 1:
         assert names.count("answer") > 1, "the answer arrives in pieces"
 

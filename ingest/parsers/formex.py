@@ -242,8 +242,10 @@ def _text(lines: list[str]) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _parse_file(path: Path) -> etree._ElementTree:
-    """Parse safely: no DTD, no external or internal entity expansion, no network."""
+def _parse_file(path: Path, keep_pis: bool = False) -> etree._ElementTree:
+    """Parse safely: no DTD, no external or internal entity expansion, no network.
+
+    `keep_pis` keeps processing instructions: a consolidation marks amended wording with them."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -258,7 +260,7 @@ def _parse_file(path: Path) -> etree._ElementTree:
         load_dtd=False,
         huge_tree=False,
         remove_comments=True,
-        remove_pis=True,
+        remove_pis=not keep_pis,
     )
     try:
         return etree.ElementTree(etree.fromstring(data, parser))

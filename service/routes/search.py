@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -9,6 +10,7 @@ from pydantic import AfterValidator
 
 from kb.errors import InvalidFilterError
 from kb.knowledge_base import MAX_QUESTION_CHARS
+from kb.versions import search_changed
 from service.deps import BuiltKB
 from service.schemas import ErrorBody, SearchHitOut
 
@@ -43,9 +45,16 @@ def search(
     ] = None,
     lang: Annotated[str | None, Query(description="Only passages in this language: da, en")] = None,
     k: Annotated[int, Query(ge=1, le=50, description="How many passages")] = 10,
+    changed_since: Annotated[
+        date | None,
+        Query(description="Only provisions an amendment applying from this date on changed, e.g. 2026-01-01"),
+    ] = None,
 ) -> list[dict]:
     try:
-        hits = kb.search(q, k=k, doc=doc, kind=kind, language=lang)
+        if changed_since is not None:
+            hits = search_changed(kb, q, changed_since, k=k, doc=doc, kind=kind, language=lang)
+        else:
+            hits = kb.search(q, k=k, doc=doc, kind=kind, language=lang)
     except InvalidFilterError as exc:
         if exc.field == "language":  # the core's name for what this endpoint calls `lang`
             raise InvalidFilterError("lang", exc.value, exc.valid) from exc

@@ -46,6 +46,17 @@
       noneListed: "Ingen.",
       notHeld: "(ikke i vidensbasen)",
       kinds: { regulation: "forordning", directive: "direktiv", act: "lov", contract: "kontrakt", guidance: "vejledning" },
+      change: "Ændret ved forordning (EU) {act}",
+      changeIntro: "Den tidligere ordlyd ({old}) og den gældende ({new}); de ændrede ord er markeret.",
+      before: "Før: {version}",
+      after: "Gældende: {version}",
+      amendingArticle: "Den ændrende bestemmelse",
+      supersededDa:
+        "Den danske tekst i vidensbasen er den oprindelige fra 2024; bestemmelsen er ændret, og den gældende ordlyd findes kun på engelsk.",
+      implementedBy: "Gennemføres i dansk ret af",
+      implements: "Gennemfører direktivets",
+      fromText: "(udbudslovens {source}: »{says}«)",
+      fromHeading: "(samme emne: »{says}«)",
     },
     en: {
       skip: "Skip to content",
@@ -86,6 +97,17 @@
       noneListed: "None.",
       notHeld: "(not in the knowledge base)",
       kinds: { regulation: "regulation", directive: "directive", act: "act", contract: "contract", guidance: "guidance" },
+      change: "Amended by Regulation (EU) {act}",
+      changeIntro: "The earlier wording ({old}) and the wording in force ({new}); the changed words are marked.",
+      before: "Before: {version}",
+      after: "In force: {version}",
+      amendingArticle: "The amending provision",
+      supersededDa:
+        "The Danish text in the knowledge base is the 2024 original; the provision was amended and its wording in force exists in English only.",
+      implementedBy: "Implemented in Danish law by",
+      implements: "Implements the directive's",
+      fromText: "(udbudsloven {source}: “{says}”)",
+      fromHeading: "(same subject: “{says}”)",
     },
   };
 
@@ -310,6 +332,8 @@
     column.appendChild(el("h2", null, TEXT[uiLang].versionIn[language] || language));
     var first = passages[0];
     column.appendChild(el("p", "clause-meta", t("version") + ": " + first.version + (first.valid_from ? " (" + first.valid_from + ")" : "")));
+    var note = passages.map(function (p) { return p.version_note; }).filter(Boolean)[0];
+    if (note) column.appendChild(el("p", "clause-version-note", note));
     passages.forEach(function (p) {
       var block = el("div", "clause-passage");
       block.setAttribute("data-passage-id", p.passage_id);
@@ -327,6 +351,66 @@
       column.appendChild(source);
     }
     return column;
+  }
+
+  // --- what an amendment changed: the old and the new wording side by side, the changed words marked -----------
+  function markedText(segments, tag) {
+    var text = el("p", "clause-passage-text");
+    segments.forEach(function (segment) {
+      text.appendChild(segment.changed ? el(tag, "changed", segment.text) : document.createTextNode(segment.text));
+    });
+    return text;
+  }
+
+  function changeSection(change) {
+    var section = el("section", "clause-change");
+    section.id = "clause-change";
+    section.appendChild(el("h2", null, t("change", { act: change.amended_by })));
+    if (change.version_note) section.appendChild(el("p", "clause-version-note", change.version_note));
+    if (uiLang === "da" && change.superseded_languages.indexOf("da") >= 0) {
+      section.appendChild(el("p", "clause-superseded", t("supersededDa")));
+    }
+    section.appendChild(el("p", "clause-meta", t("changeIntro", { old: change.old_version, new: change.new_version })));
+    var sides = el("div", "clause-change-sides");
+    var before = el("div", "clause-change-old");
+    before.setAttribute("lang", change.old_language);
+    before.appendChild(el("h3", null, t("before", { version: change.old_version })));
+    before.appendChild(markedText(change.old, "del"));
+    var after = el("div", "clause-change-new");
+    after.appendChild(el("h3", null, t("after", { version: change.new_version })));
+    after.appendChild(markedText(change.new, "ins"));
+    sides.appendChild(before);
+    sides.appendChild(after);
+    section.appendChild(sides);
+    if (change.amending.length) {
+      var amending = linkList(t("amendingArticle"), change.amending, function (link) {
+        return link.known ? link.heading : t("notHeld");
+      });
+      amending.id = "clause-amending";
+      section.appendChild(amending);
+    }
+    return section;
+  }
+
+  function transpositionSection(transpositions) {
+    var section = el("section", "clause-link-list");
+    section.id = "clause-transpositions";
+    transpositions.forEach(function (tr) {
+      var title = tr.direction === "implemented_by" ? t("implementedBy") : t("implements");
+      section.appendChild(el("h2", null, title));
+      var list = el("ul");
+      tr.links.forEach(function (link) {
+        var item = el("li");
+        item.setAttribute("data-ref", link.ref);
+        item.appendChild(clauseLink(link.ref));
+        if (link.known && link.heading) item.appendChild(el("span", "link-heading", " " + link.heading));
+        list.appendChild(item);
+      });
+      section.appendChild(list);
+      var why = tr.source === "heading" ? t("fromHeading", { says: tr.says }) : t("fromText", { source: tr.source.split(":")[1], says: tr.says });
+      section.appendChild(el("p", "clause-meta", why));
+    });
+    return section;
   }
 
   function linkList(titleText, links, describe) {
@@ -378,8 +462,10 @@
         columns.appendChild(versionColumn(clause.passages, clause.language));
         if (clause.parallel.length) columns.appendChild(versionColumn(clause.parallel, clause.parallel[0].language));
         view.appendChild(columns);
+        if (clause.change) view.appendChild(changeSection(clause.change));
 
         var links = el("div", "clause-links");
+        if (clause.transpositions && clause.transpositions.length) links.appendChild(transpositionSection(clause.transpositions));
         function heading(link) {
           return link.known ? link.heading : t("notHeld");
         }

@@ -20,6 +20,8 @@
       version: "Version",
       validFrom: "gælder fra",
       notInForce: "ikke gældende",
+      validTo: "gjaldt til",
+      amended: "Ændring",
       switchTo: { da: "Vis dansk version", en: "Vis engelsk version" },
       neighbours: "Naboafsnit",
       before: "Før",
@@ -35,6 +37,8 @@
       version: "Version",
       validFrom: "valid from",
       notInForce: "not in force",
+      validTo: "applied until",
+      amended: "Amendment",
       switchTo: { da: "Show Danish version", en: "Show English version" },
       neighbours: "Neighbouring passages",
       before: "Before",
@@ -132,8 +136,11 @@
     metaRow(w.reference, passage.ref, "kbpv-ref");
     var version = passage.version || "";
     if (passage.valid_from) version += " (" + w.validFrom + " " + passage.valid_from + ")";
+    if (passage.valid_to) version += " (" + w.validTo + " " + passage.valid_to + ")";
     if (passage.in_force === false) version += " – " + w.notInForce;
     metaRow(w.version, version, "kbpv-version");
+    // an amended provision: "amended by Regulation (EU) 2026/1744, in force from 27.7.2026" (kb/versions.py)
+    if (passage.version_note) metaRow(w.amended, passage.version_note, "kbpv-version-note");
     article.appendChild(meta);
 
     var text = el("div", "kbpv-text", passage.text);

@@ -107,3 +107,33 @@ def test_unknown_clause_and_markup_in_the_query(page, live_server: str, screensh
     assert page.locator("main img, main script").count() == 0
     assert page.evaluate("window.__pwned") is None
     screenshot()
+
+
+def test_an_amended_article_shows_old_and_new_wording_side_by_side(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """Art. 113 as amended by Regulation (EU) 2026/1744: the Danish reader is told the Danish text is the 2024
+    original, sees the 2024 and the consolidated wording side by side with point (c)'s new dates marked, and can
+    follow the link to the amending article."""
+    page.goto(live_server + "/clauses/ai-act:art-113")
+    change = page.locator("#clause-change")
+    change.wait_for(timeout=WAIT)
+    assert "2026/1744" in change.locator("h2").first.inner_text()
+    assert "in force from 27.7.2026" in change.locator(".clause-version-note").first.inner_text()
+    assert "oprindelige fra 2024" in change.locator(".clause-superseded").inner_text()
+    old = change.locator(".clause-change-old")
+    new = change.locator(".clause-change-new")
+    assert "OJ L, 12.7.2024" in old.locator("h3").inner_text() and "consolidated 2026-07-27" in new.locator("h3").inner_text()
+    assert "2 August 2026" in old.inner_text() and "2 December 2027" in new.inner_text()
+    added = " ".join(new.locator("ins.changed").all_inner_texts())
+    removed = " ".join(old.locator("del.changed").all_inner_texts())
+    assert "December" in added and "Annex III" in added  # point (c), marked
+    assert "2 August 2027" in removed
+    box_old, box_new = old.bounding_box(), new.bounding_box()
+    assert box_old and box_new and box_old["x"] < box_new["x"] and abs(box_old["y"] - box_new["y"]) < 5  # side by side
+    link = change.locator('#clause-amending li[data-ref="digital-omnibus-ai:art-1.40"] a')
+    assert link.count() == 1
+    screenshot("art-113")
+    link.click()
+    page.wait_for_url(re.compile(r"/clauses/digital-omnibus-ai:art-1\.40$"))
+    page.locator("h1.clause-heading").wait_for(timeout=WAIT)
+    assert "Article 113" in page.locator(".clause-version").first.inner_text()
+    screenshot("amending-article")
