@@ -543,6 +543,9 @@
         renderParts(text, turn);
       } else answerText(text, turn.text || "", turn.citations);
       answer.appendChild(text);
+      (turn.state !== "streaming" ? turn.notes || [] : []).forEach(function (note) {
+        answer.appendChild(el("p", "kbw-version-notes", note)); // law-in-force: which wording is quoted
+      });
       if (turn.state === "streaming") answer.appendChild(el("p", "kbw-thinking", t("thinking")));
       if (turn.state !== "streaming" && turn.text) {
         var copyButton = button("kbw-copy", t("copy"), function () {
@@ -625,6 +628,7 @@
           turn.abstained = data.abstained;
           turn.see_also = data.see_also;
           turn.sections = data.sections || [];
+          turn.notes = data.notes || [];
           turn.state = "done";
         }
         updateTurn(index);
