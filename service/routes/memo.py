@@ -53,7 +53,7 @@ class MemoRequest(AskRequest):
 
 def reference_line(c: Citation) -> str:
     """`[n] ref – heading. title, version (language). url`: what a reader needs to find the provision again."""
-    version = ", ".join(part for part in (c.version, getattr(c, "version_note", None)) if part)
+    version = ", ".join(part for part in (c.version, c.version_note) if part)
     line = f"[{c.n}] {c.ref} – {c.heading}. {c.title}, {version} ({c.language})"
     return line + (f". {c.url}" if c.url else "")
 
@@ -90,6 +90,8 @@ def memo_docx(answer: Answer, today: date) -> bytes:
             cited = [by_number[int(n)] for n in re.findall(r"\d+", marks.group()) if int(n) in by_number]
             sources = "; ".join(f"[{c.n}] {c.ref} ({c.version})" for c in cited)
             document.add_paragraph().add_run(f"— {sources}").italic = True
+    for note in answer.notes:  # law-in-force: which wording of an amended provision is quoted
+        document.add_paragraph().add_run(note).italic = True
     if answer.citations:
         document.add_heading(words["references"], level=1)
         for c in answer.citations:
