@@ -52,6 +52,9 @@ class DocumentSpec(BaseModel):
 
     doc_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
+    title_da: str | None = Field(
+        default=None, description="The Danish texts' title, shown for them (the passages keep `title`: no re-ingest)"
+    )
     kind: Kind
     jurisdiction: Literal["EU", "DK"]
     url: str | None = None

@@ -79,6 +79,16 @@ class AnswerSentence(BaseModel):
     section: str = Field(description="'answer' (the direct answer) or 'scenario' (what it means in the scenario)")
 
 
+class AnswerSection(BaseModel):
+    """One headed part of an answer (kb.answering.Section), so a face can show the parts as parts."""
+
+    kind: str = Field(description="'direct' (the answer), 'scenario' (what it means in the scenario) or 'sources'")
+    heading: str = Field(description="The part's heading in the answer's language; empty for the direct answer")
+    text: str = Field(description="The part's text as it stands in `answer`, claims marked [n]")
+    citations: list[int] = Field(default_factory=list, description="The numbers the part cites (sources: those quoted)")
+    see_also: list[int] = Field(default_factory=list, description="Sources only: numbers listed without being quoted")
+
+
 class Answer(BaseModel):
     """DESIGN's /api/ask object, plus the sentences and see-also passages the faces use."""
 
@@ -102,3 +112,4 @@ class Answer(BaseModel):
     not_embedded: list[str] = Field(
         default_factory=list, description="Those texts (doc/language/version): found by keyword search only, for now"
     )
+    sections: list[AnswerSection] = Field(default_factory=list, description="The answer's headed parts, in order")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.answer import Answer, Citation, ScenarioInfo
+from kb.answer import Answer, AnswerSection, Citation, ScenarioInfo
 from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
 from kb.keywords import IndexedRow, KeywordIndex
 from kb.passage import Passage
@@ -631,6 +631,7 @@ class KnowledgeBase:
             generator=generator_name,
             **self._partial(),
             notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
+            sections=[AnswerSection.model_validate(vars(section)) for section in composition.sections],
         )
 
     def _dense_scores(self, hits: list[SearchHit]) -> list[float]:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from kb.answer import Answer, Citation
+from kb.answer import Answer, AnswerSection, Citation
 from kb.knowledge_base import MAX_QUESTION_CHARS
 from kb.errors import UnencodableTextError
 from kb.text import unencodable_at
@@ -149,6 +149,9 @@ class AskResponse(_Out):
     not_embedded: list[str] = Field(
         default_factory=list, description="The texts (doc/language/version) not embedded yet, while `partial`"
     )
+    sections: list[AnswerSection] = Field(
+        default_factory=list, description="The answer's headed parts (direct, scenario, sources); empty when declined"
+    )
 
     @classmethod
     def of(cls, answer: Answer) -> AskResponse:
@@ -162,6 +165,7 @@ class StreamDone(BaseModel):
     see_also: list[CitationOut]
     notes: list[str] = Field(default_factory=list, description="Notes on the versions cited (kb/versions.py)")
     partial: bool = Field(default=False, description="As in the JSON answer: the knowledge base is still being built")
+    sections: list[AnswerSection] = Field(default_factory=list, description="As in the JSON answer")
 
 
 # --- /api/search ------------------------------------------------------------------

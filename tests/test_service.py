@@ -354,7 +354,12 @@ def test_ask_streams_events_in_order(client: httpx.Client) -> None:
     assert events[0][1] == plain["scenario"]
     assert events[1][1] == plain["citations"]
     assert "".join(data["text"] for name, data in events if name == "answer") == plain["answer"]
-    assert events[-1][1] == {"abstained": plain["abstained"], "see_also": plain["see_also"], "notes": plain["notes"]}
+    assert events[-1][1] == {
+        "abstained": plain["abstained"],
+        "see_also": plain["see_also"],
+        "notes": plain["notes"],
+        "sections": plain["sections"],
+    }
     if plain["answer"].count("\n") > 1:
         assert names.count("answer") > 1, "the answer arrives in pieces"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.routes import ask, clauses, contract, documents, health, pages, passages, roadmap, scenarios, search
+from service.routes import ask, clauses, contract, documents, health, memo, pages, passages, roadmap, scenarios, search
 
 ROUTERS = [
     ask.router,
@@ -12,6 +12,7 @@ ROUTERS = [
     documents.router,
     roadmap.router,
     contract.router,
+    memo.router,
     scenarios.router,
     health.router,
     pages.router,

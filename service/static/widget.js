@@ -42,7 +42,7 @@
       declined:
         "Vidensbasen kan ikke besvare dette spørgsmål ud fra de kilder, den har. Her er de nærmeste passager:",
       nearest: "Nærmeste passager",
-      copy: "Kopiér svar med kilder",
+      copy: "Kopiér som notat",
       copied: "Kopieret",
       sources: "Kilder",
       citation: "Kilde {n}: {ref}",
@@ -52,6 +52,22 @@
       error: "Der opstod en fejl: {message}",
       empty: "Skriv et spørgsmål først.",
       intro: "Stil et spørgsmål om lov, vejledning og kontrakter for indkøb af AI til hospitaler. Svarene citerer kilderne.",
+      // the reading view (issue 19)
+      scenarioFold: "Scenarie: {label} · skift",
+      wide: "Bredere visning",
+      partDirect: "Svar",
+      partScenario: "I scenariet",
+      partSources: "Kilder",
+      seeAlso: "Se også",
+      amendedBy: "ændret ved {act}",
+      nextSteps: "Næste skridt",
+      roadmap: "Køreplan for {label}",
+      contract: "Kontraktudkast for {label}",
+      memo: "Hent som notat (DOCX)",
+      memoQuestion: "Spørgsmål",
+      memoDate: "Dato",
+      memoScenario: "Scenarie",
+      memoReferences: "Henvisninger",
     },
     en: {
       open: "Ask about procuring clinical AI",
@@ -74,7 +90,7 @@
       scenarioAskAgain: "Ask again as {label}",
       declined: "The knowledge base cannot answer this question from the sources it holds. The nearest passages:",
       nearest: "Nearest passages",
-      copy: "Copy answer with sources",
+      copy: "Copy as memo",
       copied: "Copied",
       sources: "Sources",
       citation: "Source {n}: {ref}",
@@ -84,6 +100,22 @@
       error: "Something went wrong: {message}",
       empty: "Write a question first.",
       intro: "Ask about law, guidance and contracts for buying AI for hospitals. The answers cite their sources.",
+      // the reading view (issue 19)
+      scenarioFold: "Scenario: {label} · change",
+      wide: "Wider view",
+      partDirect: "Answer",
+      partScenario: "In the scenario",
+      partSources: "Sources",
+      seeAlso: "See also",
+      amendedBy: "amended by {act}",
+      nextSteps: "Next steps",
+      roadmap: "Roadmap for {label}",
+      contract: "Contract draft for {label}",
+      memo: "Download as memo (DOCX)",
+      memoQuestion: "Question",
+      memoDate: "Date",
+      memoScenario: "Scenario",
+      memoReferences: "References",
     },
   };
 
@@ -94,7 +126,9 @@
     var initial = { lang: (script && script.getAttribute("data-lang")) === "en" ? "en" : "da", scenario: "", turns: [] };
     try {
       var saved = JSON.parse(window.sessionStorage.getItem(STORE_KEY) || "null");
-      if (saved && Array.isArray(saved.turns)) return { lang: saved.lang === "en" ? "en" : "da", scenario: saved.scenario || "", turns: saved.turns };
+      if (saved && Array.isArray(saved.turns)) {
+        return { lang: saved.lang === "en" ? "en" : "da", scenario: saved.scenario || "", turns: saved.turns, wide: !!saved.wide };
+      }
     } catch (e) {
       /* storage blocked or corrupt: start afresh */
     }
@@ -179,8 +213,10 @@
     langGroup.appendChild(b);
   });
   var closeButton = button("kbw-close", "×", closePanel);
+  var wideButton = button("kbw-wide", "⤢", toggleWide);
   header.appendChild(title);
   header.appendChild(langGroup);
+  header.appendChild(wideButton);
   header.appendChild(closeButton);
 
   var body = el("div", "kbw-body");
@@ -196,6 +232,12 @@
   var form = el("form", "kbw-form");
   form.noValidate = true;
   var scenarioSet = el("fieldset", "kbw-scenarios");
+  scenarioSet.id = "kbw-scenarios";
+  var formBar = el("div", "kbw-form-bar"); // after the first question: the folded picker and "clear"
+  var scenarioFold = button("kbw-scenario-fold", "", openPicker);
+  scenarioFold.setAttribute("aria-controls", "kbw-scenarios");
+  scenarioFold.setAttribute("aria-expanded", "false");
+  formBar.appendChild(scenarioFold);
   var scenarioLegend = el("legend");
   scenarioSet.appendChild(scenarioLegend);
   var scenarioList = el("div", "kbw-scenario-list");
@@ -216,11 +258,12 @@
   formMessage.setAttribute("role", "status");
   formRow.appendChild(question);
   formRow.appendChild(sendButton);
+  formBar.appendChild(clearButton);
+  form.appendChild(formBar);
   form.appendChild(scenarioSet);
   form.appendChild(questionLabel);
   form.appendChild(formRow);
   form.appendChild(formMessage);
-  form.appendChild(clearButton);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     submitQuestion();
@@ -294,6 +337,8 @@
       langButtons[lang].setAttribute("aria-pressed", String(lang === state.lang));
     });
     closeButton.setAttribute("aria-label", t("close"));
+    wideButton.setAttribute("aria-label", t("wide"));
+    wideButton.title = t("wide");
     intro.textContent = t("intro");
     if (bannerWatch) bannerWatch.render();
     scenarioLegend.textContent = t("scenarioLegend");
@@ -305,6 +350,7 @@
     sideTitle.textContent = t("passage");
     renderScenarios();
     renderLog();
+    applyReading();
   }
 
   function setLanguage(lang) {
@@ -333,6 +379,7 @@
       input.addEventListener("change", function () {
         state.scenario = option.id;
         saveState();
+        applyReading();
       });
       var label = el("label");
       label.htmlFor = id;
@@ -352,6 +399,7 @@
       .then(function (list) {
         scenarios = list;
         renderScenarios();
+        applyReading();
       })
       .catch(function () {
         /* the picker keeps "find it for me"; asking still works */
@@ -416,6 +464,7 @@
     });
     node.setAttribute("data-passage-id", citation.passage_id);
     node.setAttribute("data-ref", citation.ref);
+    node.setAttribute("data-doc-id", citation.doc_id);
     node.setAttribute("aria-label", t("citation", { n: citation.n, ref: citation.ref }));
     node.title = citation.ref + (citation.heading ? " – " + citation.heading : "");
     return node;
@@ -437,15 +486,21 @@
     return list;
   }
 
+  /** The answer as a memo to paste: question, date, scenario, the answer, numbered references with versions. */
   function copyText(turn) {
-    var lines = [turn.text.trim()];
-    var links = (turn.citations || []).filter(function (c) {
-      return c.url;
-    });
-    if (links.length) {
-      lines.push("");
-      links.forEach(function (c) {
-        lines.push("[" + c.n + "] " + c.ref + ": " + c.url);
+    var lines = [
+      t("memoQuestion") + ": " + turn.question,
+      t("memoDate") + ": " + new Date().toISOString().slice(0, 10),
+      t("memoScenario") + ": " + (turn.scenario ? turn.scenario.label : t("auto")),
+      "",
+      turn.text.trim(),
+    ];
+    var cited = turn.citations || [];
+    if (cited.length) {
+      lines.push("", t("memoReferences") + ":");
+      cited.forEach(function (c) {
+        var version = [c.version, versionNote(c)].filter(Boolean).join(", ");
+        lines.push("[" + c.n + "] " + c.ref + " – " + (c.heading || "") + " (" + version + ")" + (c.url ? ": " + c.url : ""));
       });
     }
     return lines.join("\n");
@@ -506,14 +561,21 @@
       answer.appendChild(passageList(turn.see_also || [], "kbw-nearest-list"));
     } else {
       var text = el("div", "kbw-answer-text");
-      answerText(text, turn.text || "", turn.citations);
+      if (turn.state !== "streaming" && turn.sections && turn.sections.length) {
+        text.classList.add("kbw-answer-parts");
+        renderParts(text, turn);
+      } else answerText(text, turn.text || "", turn.citations);
       answer.appendChild(text);
+      (turn.state !== "streaming" ? turn.notes || [] : []).forEach(function (note) {
+        answer.appendChild(el("p", "kbw-version-notes", note)); // law-in-force: which wording is quoted
+      });
       if (turn.state === "streaming") answer.appendChild(el("p", "kbw-thinking", t("thinking")));
       if (turn.state !== "streaming" && turn.text) {
         var copyButton = button("kbw-copy", t("copy"), function () {
           copyAnswer(turn, copyButton);
         });
         answer.appendChild(copyButton);
+        answer.appendChild(nextSteps(turn));
       }
     }
     item.appendChild(answer);
@@ -532,13 +594,15 @@
     var fresh = renderTurn(state.turns[index], index);
     if (old) log.replaceChild(fresh, old);
     else log.appendChild(fresh);
-    conversation.scrollTop = conversation.scrollHeight;
+    applyReading();
+    keepInView(index);
   }
 
   function clearConversation() {
     state.turns = [];
     saveState();
     renderLog();
+    applyReading();
     question.focus();
   }
 
@@ -586,6 +650,8 @@
         else if (name === "done") {
           turn.abstained = data.abstained;
           turn.see_also = data.see_also;
+          turn.sections = data.sections || [];
+          turn.notes = data.notes || [];
           turn.state = "done";
         }
         updateTurn(index);
@@ -615,6 +681,8 @@
     }
     if (busy) return;
     busy = true;
+    pickerOpen = false;
+    readerMoved = false;
     formMessage.textContent = "";
     sendButton.disabled = true;
     var turn = { question: text, chosen: state.scenario || null, text: "", citations: [], state: "streaming" };
@@ -680,11 +748,206 @@
     if (lastChip && lastChip.isConnected) lastChip.focus();
   }
 
+  // --- the reading view (issue 19): room for the answer, its parts shown as parts ---------------------------------
+  var pickerOpen = false; // after the first question the picker folds into one line until the reader opens it
+  var readerMoved = false; // the reader scrolled the conversation: it stops following the text
+
+  function currentScenarioLabel() {
+    var chosen = scenarios.filter(function (s) {
+      return s.id === state.scenario;
+    })[0];
+    return chosen ? chosen.label[state.lang] || chosen.id : t("auto");
+  }
+
+  function applyReading() {
+    var reading = state.turns.length > 0;
+    var folded = reading && !pickerOpen;
+    if (reading) panel.setAttribute("data-reading", "true");
+    else panel.removeAttribute("data-reading");
+    scenarioSet.hidden = folded;
+    formBar.hidden = !reading;
+    scenarioFold.hidden = !folded;
+    scenarioFold.setAttribute("aria-expanded", String(!folded));
+    scenarioFold.textContent = t("scenarioFold", { label: currentScenarioLabel() });
+    panel.classList.toggle("kbw-wide-open", !!state.wide);
+    wideButton.setAttribute("aria-pressed", String(!!state.wide));
+  }
+
+  function openPicker() {
+    pickerOpen = true;
+    applyReading();
+    var checked = scenarioList.querySelector("input:checked") || scenarioList.querySelector("input");
+    if (checked) checked.focus();
+  }
+
+  function toggleWide() {
+    state.wide = !state.wide;
+    saveState();
+    applyReading();
+  }
+
+  /** Follow the text as it grows, but never past the turn's first line; not at all once the reader has scrolled. */
+  function keepInView(index) {
+    var node = log.querySelector('[data-turn="' + index + '"]');
+    if (!node || readerMoved || panel.hidden) return;
+    var top = conversation.scrollTop + node.getBoundingClientRect().top - conversation.getBoundingClientRect().top;
+    var bottom = conversation.scrollHeight - conversation.clientHeight;
+    conversation.scrollTop = Math.max(0, Math.min(bottom, top - 4));
+  }
+
+  ["wheel", "touchmove", "keydown"].forEach(function (name) {
+    conversation.addEventListener(
+      name,
+      function () {
+        readerMoved = true;
+      },
+      { passive: true }
+    );
+  });
+
+  function versionNote(citation) {
+    if (citation.version_note) return citation.version_note;
+    if (citation.amended_by) {
+      var act = Array.isArray(citation.amended_by) ? citation.amended_by.join(", ") : citation.amended_by;
+      return t("amendedBy", { act: act });
+    }
+    return "";
+  }
+
+  /** A cited passage's reference and version, beside a quote or in the sources. */
+  function sourceNote(citation, withHeading) {
+    var note = el("span", "kbw-source");
+    note.appendChild(chip(citation));
+    note.appendChild(el("span", "kbw-source-ref", citation.ref + (withHeading && citation.heading ? " – " + citation.heading : "")));
+    var version = [citation.version, versionNote(citation)].filter(Boolean).join(", ");
+    if (version) note.appendChild(el("span", "kbw-source-version", version));
+    return note;
+  }
+
+  var TRAILING_MARKS = /((?:\s*\[\d+\])+)\s*$/;
+
+  /** A line of the direct answer or the scenario part: a quote (it ends in [n]) with its sources beside it. */
+  function partLine(line, byNumber) {
+    var trailing = line.match(TRAILING_MARKS);
+    if (!trailing) {
+      var plain = el("p", "kbw-part-text");
+      answerText(plain, line, Object.keys(byNumber).map(function (n) {
+        return byNumber[n];
+      }));
+      return plain;
+    }
+    var figure = el("figure", "kbw-quote");
+    var quote = el("blockquote", "kbw-quote-text");
+    answerText(quote, line.slice(0, trailing.index), Object.keys(byNumber).map(function (n) {
+      return byNumber[n];
+    }));
+    figure.appendChild(quote);
+    var caption = el("figcaption", "kbw-quote-source");
+    var seen = {};
+    (line.match(/\[(\d+)\]/g) || []).forEach(function (mark) {
+      var citation = byNumber[Number(mark.slice(1, -1))];
+      if (!citation || seen[citation.n]) return;
+      seen[citation.n] = true;
+      caption.appendChild(sourceNote(citation, false));
+    });
+    figure.appendChild(caption);
+    return figure;
+  }
+
+  /** Under an answer: the roadmap and the contract draft for its scenario, and the memo to download. */
+  function nextSteps(turn) {
+    var nav = el("nav", "kbw-next");
+    nav.setAttribute("aria-label", t("nextSteps"));
+    var id = turn.scenario && turn.scenario.id;
+    if (id) {
+      ["roadmap", "contract"].forEach(function (page) {
+        var link = el("a", "kbw-next-link kbw-next-" + page, t(page, { label: turn.scenario.label }));
+        link.href = KB_URL + "/" + page + "?scenario=" + encodeURIComponent(id);
+        link.target = "_blank";
+        link.rel = "noopener";
+        nav.appendChild(link);
+      });
+    }
+    var download = button("kbw-memo", t("memo"), function () {
+      downloadMemo(turn, download);
+    });
+    nav.appendChild(download);
+    return nav;
+  }
+
+  function downloadMemo(turn, control) {
+    var payload = { question: turn.question };
+    if (turn.chosen) payload.scenario = turn.chosen;
+    control.disabled = true;
+    fetch(KB_URL + "/api/memo", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error(response.status + " " + response.statusText);
+        return response.blob();
+      })
+      .then(function (blob) {
+        var link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = state.lang === "da" ? "notat.docx" : "memo.docx";
+        document.body.appendChild(link);
+        link.click();
+        document.body.removeChild(link);
+        window.setTimeout(function () {
+          URL.revokeObjectURL(link.href);
+        }, 10000);
+      })
+      .catch(function (error) {
+        formMessage.textContent = t("error", { message: error.message || String(error) });
+      })
+      .then(function () {
+        control.disabled = false;
+      });
+  }
+
+  function renderParts(container, turn) {
+    clear(container);
+    var byNumber = {};
+    (turn.citations || []).forEach(function (c) {
+      byNumber[c.n] = c;
+    });
+    var defaults = { direct: t("partDirect"), scenario: t("partScenario"), sources: t("partSources") };
+    turn.sections.forEach(function (section) {
+      var part = el("section", "kbw-part");
+      part.setAttribute("data-kind", section.kind);
+      part.appendChild(el("h3", "kbw-part-heading", section.heading || defaults[section.kind] || ""));
+      if (section.kind === "sources") {
+        [section.citations, section.see_also].forEach(function (numbers, i) {
+          var cited = (numbers || []).map(function (n) {
+            return byNumber[n];
+          }).filter(Boolean);
+          if (!cited.length) return;
+          if (i === 1) part.appendChild(el("h4", "kbw-part-subheading", t("seeAlso")));
+          var list = el("ul", "kbw-sources");
+          cited.forEach(function (c) {
+            var item = el("li");
+            item.appendChild(sourceNote(c, true));
+            list.appendChild(item);
+          });
+          part.appendChild(list);
+        });
+      } else {
+        section.text.split("\n").forEach(function (line) {
+          if (line.trim()) part.appendChild(partLine(line, byNumber));
+        });
+      }
+      container.appendChild(part);
+    });
+  }
+
   // --- opening and closing -----------------------------------------------------------------------------------
   function openPanel() {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     host.setAttribute("data-open", "true");
+    applyReading();
     question.focus();
   }
 

@@ -25,7 +25,7 @@ PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2
 def open_widget(page) -> None:  # type: ignore[no-untyped-def]
     page.locator(".kbw-launcher").click()
     page.locator(".kbw-panel").wait_for(state="visible")
-    page.locator(".kbw-scenario").first.wait_for()
+    page.locator(".kbw-scenario").first.wait_for(state="attached")  # folded into one line after the first question
 
 
 def ask(page, question: str, scenario: str | None = None):  # type: ignore[no-untyped-def]
