@@ -358,6 +358,7 @@ def test_ask_streams_events_in_order(client: httpx.Client) -> None:
         "abstained": plain["abstained"],
         "see_also": plain["see_also"],
         "notes": plain["notes"],
+        "partial": plain["partial"],
         "sections": plain["sections"],
     }
     if plain["answer"].count("\n") > 1:
