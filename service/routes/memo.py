@@ -45,6 +45,19 @@ WORDS = {
     },
 }
 _MARKS = r"(?:\s*\[\d+\])+\s*$"
+# characters XML 1.0 (and so a .docx) cannot hold; a question may carry them (a control character, a lone BOM)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(value: object) -> object:
+    """`value` with every string in it cleared of characters a Word document cannot hold."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("", value)
+    if isinstance(value, list):
+        return [_xml_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _xml_safe(v) for k, v in value.items()}
+    return value
 
 
 class MemoRequest(AskRequest):
@@ -60,6 +73,7 @@ def reference_line(c: Citation) -> str:
 
 def memo_docx(answer: Answer, today: date) -> bytes:
     """The memo as a Word document: each quoted line in style Quote with its references after it."""
+    answer = Answer.model_validate(_xml_safe(answer.model_dump()))
     words = WORDS.get(answer.language, WORDS["en"])
     document = Document()
     quote_style = document.styles["Quote"]
