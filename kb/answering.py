@@ -402,7 +402,7 @@ def compose(
     result.sections = [Section("direct", "", direct_text, sorted({n for s in result.sentences if s.section == "answer" for n in s.citations}))]
     text = direct_text
     if scenario_text:
-        result.sections.append(Section("scenario", scenario_heading, scenario_text, [numbers[pid] for pid in scenario_passages]))
+        result.sections.append(Section("scenario", scenario_heading, scenario_text, sorted(numbers[pid] for pid in scenario_passages)))
         text += f"\n\n{scenario_heading}:\n{scenario_text}"
     result.sections.append(Section("sources", texts["sources"], sources_text, [c.n for c in quoted], [c.n for c in see_also]))
     text += f"\n\n{texts['sources']}:\n{sources_text}"
