@@ -136,11 +136,14 @@ class UnitIndex:
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32) * keep  # type: ignore[attr-defined]
 
     def dense_scores(self, vector: np.ndarray) -> np.ndarray:
-        return self.vectors @ vector if len(self.rows) else np.zeros(0, dtype=np.float32)
+        """Similarity of the question to every unit row (0 where the row has no vector yet)."""
+        if not len(self.rows) or self.vectors.shape[1] != len(vector):  # no vector at all yet: a build's first pass
+            return np.zeros(len(self.rows), dtype=np.float32)
+        return self.vectors @ vector
 
     def doc_scores(self, vector: np.ndarray) -> dict[str, float]:
         """Cosine similarity of the question to each document's centroid: the act prior's dense half."""
-        if not self.doc_ids:
+        if not self.doc_ids or self.doc_vectors.shape[1] != len(vector):
             return {}
         return dict(zip(self.doc_ids, (self.doc_vectors @ vector).tolist(), strict=True))
 

@@ -91,7 +91,19 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
     try:
         body = wait_for(lambda: health(base)[0].get("build"), 30 * SLACK - (time.monotonic() - started), "/healthz with the build")
         assert body["state"] == "building"
-        answer = wait_for(lambda: ask(base), 60 * SLACK - (time.monotonic() - started), "a cited answer while building")
+        # held still as its embedding pass begins (keyword index over every text, no vector yet): on an idle machine
+        # these 41 passages embed in seconds, sooner than a first answer would come
+        embedding = wait_for(
+            lambda: (p := progress_of(data_dir)) and p.phase == "embedding" and p.state == "building" and p,
+            60 * SLACK - (time.monotonic() - started),
+            "the build's embedding pass",
+            every=0.05,
+        )
+        os.kill(embedding.pid, signal.SIGSTOP)
+        try:
+            answer = wait_for(lambda: ask(base), 60 * SLACK - (time.monotonic() - started), "a cited answer while building")
+        finally:
+            os.kill(embedding.pid, signal.SIGCONT)
         assert answer["partial"] is True and answer["not_embedded"], answer
         assert not answer["abstained"] and answer["citations"]
         assert any(c["ref"].startswith("nis2:art-21") for c in answer["citations"])

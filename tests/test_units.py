@@ -123,3 +123,17 @@ def test_negotiating_for_a_solution_on_the_market_is_answered_from_the_procureme
     answer = small_kb.ask("Can we negotiate with suppliers when buying an AI solution that is already on the market?")
     assert not answer.abstained
     assert any(c.ref.startswith("udbudsloven:§-6") for c in answer.citations), [c.ref for c in answer.citations]
+
+
+def test_a_unit_index_built_before_any_vector_ranks_by_keywords(small_kb: KnowledgeBase) -> None:
+    # a build's first pass: every passage stored, none embedded yet (issue 17), and questions already come in
+    passages = list(small_kb.store.iter_passages({"doc_id": "pld"}))
+    units = UnitIndex.build(passages, {}, "stamp+pending")
+    vector = small_kb.embed_query("defekt produkt")
+    assert not units.has_vector.any() and not units.dense_scores(vector).any() and units.doc_scores(vector) == {}
+    q = Question.parse("When is a product considered defective?")
+    from kb.retrieval import unit_candidates
+
+    keep = units.mask()
+    refs, x = unit_candidates(q, vector, units, [], [], keep, [], set(), set())
+    assert refs and x.shape[0] == len(refs)
