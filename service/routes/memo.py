@@ -77,7 +77,7 @@ def memo_docx(answer: Answer, today: date) -> bytes:
     words = WORDS.get(answer.language, WORDS["en"])
     document = Document()
     quote_style = document.styles["Quote"]
-    document.core_properties.title = f"{words['title']}: {answer.question}"
+    document.core_properties.title = f"{words['title']}: {answer.question}"[:255]  # Word holds 255 characters here
     document.core_properties.language = answer.language
     document.add_heading(words["title"], level=0)
     header = [(words["question"], answer.question), (words["date"], today.isoformat())]
