@@ -132,6 +132,18 @@ def _answers(base: str, questions: list[dict[str, Any]], searches: list[dict[str
     return out
 
 
+def _same(a: Any, b: Any, tolerance: float = 1e-4) -> bool:
+    """Equal, but scores within `tolerance`: the unit ranker's probability is computed from vectors that reach a
+    worker through Chroma's HTTP API in server mode and from disk in embedded mode, and differs in the 6th decimal."""
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tolerance
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, tolerance) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def _workers(base: str, rounds: int = 60, expected: int = 2) -> dict[str, set[str]]:
     """Worker pid -> the index stamps it answered /healthz with, from many fresh connections at once (more rounds,
     up to five, until `expected` workers have answered: the kernel, not us, picks the worker of each connection)."""
@@ -261,7 +273,7 @@ def test_server_mode_answers_like_the_embedded_store(server_mode: str, embedded_
     served = _answers(server_mode, QUESTIONS, SEARCHES)
     embedded = _answers(embedded_mode, QUESTIONS, SEARCHES)
     for i, (a, b) in enumerate(zip(served, embedded, strict=True)):
-        assert a == b, f"answer {i} differs between server mode and the embedded store"
+        assert _same(a, b), f"answer {i} differs between server mode and the embedded store:\n{a}\n{b}"
     asked = served[: len(QUESTIONS)]
     assert sum(not a["abstained"] for a in asked) >= 5, "too few answers to compare: the slice lacks the evidence"
     assert asked[-1]["abstained"], "the off-topic question should be declined"
@@ -314,7 +326,7 @@ def test_every_worker_picks_up_a_new_ingest_without_restart(
         assert response.json() and all(hit["doc_id"] == "pld" for hit in response.json())
     # the embedded service (its Chroma client reopened on the new stamp) still answers like server mode
     served = _answers(server_mode, [ADDED_QUESTION, *QUESTIONS[:2]], [ADDED_SEARCH, SEARCHES[0]])
-    assert served == _answers(embedded_mode, [ADDED_QUESTION, *QUESTIONS[:2]], [ADDED_SEARCH, SEARCHES[0]])
+    assert _same(served, _answers(embedded_mode, [ADDED_QUESTION, *QUESTIONS[:2]], [ADDED_SEARCH, SEARCHES[0]]))
     assert any(c["doc_id"] == "pld" for c in served[0]["citations"] + served[0]["see_also"])
 
 
