@@ -66,11 +66,14 @@ def second_origin() -> str:
 
 @pytest.fixture(scope="session")
 def live_server(small_kb, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory, second_origin: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """`kb serve` over the subset knowledge base; the second origin is allowed by CORS."""
+    """`kb serve` over the subset knowledge base; the second origin is allowed by CORS. No rate limit: every browser
+    test shares this one server from one address, and together they ask more than the default burst allows (the
+    limit itself is tested in tests/test_limits.py)."""
     env = kb_env(
         small_kb.settings.data_dir,
         subset_manifest,
         corpus_dir,
         KB_CORS_ORIGINS=second_origin,
+        KB_RATE_LIMIT_PER_MINUTE="0",
     )
     yield from serve(env, tmp_path_factory.mktemp("browser-server") / "server.log")
