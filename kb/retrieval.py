@@ -415,9 +415,39 @@ class Retriever:
         every `covered` passage is scored exactly, from its stored vector."""
         vector = self.kb.embed_query(query)
         pending = self.kb._keyword_state.get("pending")
+        if covered is None and not pending:
+            exact = self._dense_exact(vector, n, doc, kind, language, in_force_only)
+            if exact is not None:
+                return exact
         if pending:  # a build is embedding: the passages still waiting hold placeholders, never dense hits
             return [hit for hit in self._dense_stored(vector, n, doc, kind, language, in_force_only, covered) if hit[0] not in pending]
         return self._dense_stored(vector, n, doc, kind, language, in_force_only, covered)
+
+    def _dense_exact(
+        self, vector: np.ndarray, n: int, doc: str | None, kind: str | None, language: str | None, in_force_only: bool
+    ) -> list[tuple[str, float]] | None:
+        """The `n` nearest passages by an exact search over every stored vector (kb/unit_index.py,
+        `passage_scores`), filtered by the keyword index's fields; None when the unit index is not the one for
+        this index stamp (then Chroma's HNSW index answers)."""
+        units = self.kb.units
+        if units.stamp != self.kb.index_version or not units.passage_ids:
+            return None
+        keywords = self.kb.keywords
+        key = (id(units), id(keywords))
+        cached = self.__dict__.get("_exact_rows")
+        if cached is None or cached[0] != key:
+            rows = np.array([keywords.row_of.get(pid, -1) for pid in units.passage_ids], dtype=np.int64)
+            cached = self.__dict__["_exact_rows"] = (key, rows)
+        rows = cached[1]
+        keep = (rows >= 0) & (keywords.mask(doc, kind, language, in_force_only)[np.maximum(rows, 0)] > 0)
+        scores = np.where(keep, units.passage_scores(vector), -np.inf)
+        k = min(n, int(keep.sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        # float32 like Chroma's distances; the passage id breaks ties (equal texts in two versions)
+        found = [(units.passage_ids[i], float(np.float32(scores[i]))) for i in top]
+        return sorted(found, key=lambda hit: (-hit[1], hit[0]))
 
     def _dense_stored(
         self,

@@ -26,7 +26,7 @@ import numpy as np
 from kb.keywords import tokenize
 from kb.passage import Passage
 
-FORMAT = "1"
+FORMAT = "2"  # 2: the passage vectors for exact dense search
 
 _WHY = re.compile(r"\b(?:why|purpose|reason|rationale|hvorfor|formål(?:et)?|begrundelse(?:n)?)\b", re.IGNORECASE)
 
@@ -80,6 +80,8 @@ class UnitIndex:
     doc_ids: list[str]
     doc_vectors: np.ndarray  # one normalised centroid per document (in-force units)
     in_degree: dict[str, int]  # unit ref -> number of other units citing it
+    passage_ids: list[str] = field(default_factory=list)  # every passage with a vector, in `passage_vectors` order
+    passage_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 1), dtype=np.float32))
     _row_of_passage: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -147,6 +149,17 @@ class UnitIndex:
             return {}
         return dict(zip(self.doc_ids, (self.doc_vectors @ vector).tolist(), strict=True))
 
+    def passage_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Similarity of the question to every stored passage vector (`passage_ids` order): exact dense search.
+
+        Chroma's HNSW graph is approximate, and a build's first pass inserts placeholder vectors that its graph
+        keeps routing around: two builds of the same texts gave different nearest passages (and so a different
+        abstention model), and the Chroma server and the embedded store different answers. A matrix product over
+        all passages costs a few milliseconds for the whole corpus and is the same everywhere."""
+        if not self.passage_ids or self.passage_vectors.shape[1] != len(vector):
+            return np.zeros(len(self.passage_ids), dtype=np.float32)
+        return self.passage_vectors @ vector
+
     # --- building and persistence ------------------------------------------------------------------
 
     @classmethod
@@ -191,7 +204,14 @@ class UnitIndex:
         if tokens:
             bm25.index(tokens, show_progress=False)
         in_degree = {unit: len(citing) for unit, citing in cites.items()}
-        return cls(stamp, rows, bm25, matrix, doc_ids, doc_vectors, in_degree)
+        stored = {p.passage_id for p in passages}
+        passage_ids = sorted(pid for pid in vectors if pid in stored)
+        passage_vectors = (
+            np.stack([vectors[pid] for pid in passage_ids]).astype(np.float32)
+            if passage_ids
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        return cls(stamp, rows, bm25, matrix, doc_ids, doc_vectors, in_degree, passage_ids, passage_vectors)
 
     def save(self, folder: Path) -> None:
         """Written to a temporary folder and renamed over `folder`: a reader never sees half an index."""
@@ -202,12 +222,14 @@ class UnitIndex:
         self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
         np.save(tmp / "vectors.npy", self.vectors)
         np.save(tmp / "doc_vectors.npy", self.doc_vectors)
+        np.save(tmp / "passage_vectors.npy", self.passage_vectors)
         meta = {
             "format": FORMAT,
             "stamp": self.stamp,
             "rows": [r.__dict__ for r in self.rows],
             "doc_ids": self.doc_ids,
             "in_degree": self.in_degree,
+            "passage_ids": self.passage_ids,
         }
         (tmp / "units.json").write_text(json.dumps(meta, ensure_ascii=False))
         old = folder.with_name(folder.name + ".old")
@@ -240,6 +262,8 @@ class UnitIndex:
             meta["doc_ids"],
             np.load(folder / "doc_vectors.npy"),
             {k: int(v) for k, v in meta["in_degree"].items()},
+            meta["passage_ids"],
+            np.load(folder / "passage_vectors.npy"),
         )
 
 

@@ -299,11 +299,6 @@ def test_server_mode_finds_clauses_like_the_embedded_store(server_mode: str, emb
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, not yet found: after the added ingest, the embedded service's answers differ from server mode's "
-    "(the first answer's citations); the workers do pick up the new stamp and the added texts (asserted before it)",
-)
 def test_every_worker_picks_up_a_new_ingest_without_restart(
     server_mode: str, embedded_mode: str, envs: dict[str, dict[str, str]], manifests: dict[str, Path], chroma: ChromaServer
 ) -> None:
@@ -339,17 +334,21 @@ def test_every_worker_picks_up_a_new_ingest_without_restart(
 def test_chroma_going_away_gives_503_and_the_service_recovers_by_itself(server_mode: str, chroma: ChromaServer) -> None:
     expected = _answers(server_mode, QUESTIONS[:1], SEARCHES[:1])
     chroma.stop()
+    # dense search is exact, over the vectors each worker holds in memory, and passages once read are cached until
+    # the stamp changes: what needs the store is the text of passages not read before, so these are new questions
+    outage_search = {"q": "frist for klage over tildelingsbeslutning standstill", "k": "20"}
+    outage_question = {"question": "Hvordan skal logfiler fra et højrisiko-AI-system opbevares, og hvor længe?"}
     try:
         for _ in range(4):  # both workers, each more than once
             started = time.monotonic()
-            response = _search(server_mode, SEARCHES[0])
+            response = _search(server_mode, outage_search)
             assert time.monotonic() - started < 30  # fails fast rather than hanging (not a timing figure)
             assert response.status_code == 503, response.text
             error = response.json()["error"]
             assert error["code"] == "store_unavailable"
             assert chroma.url in error["message"] and "not reachable" in error["message"]
             assert response.headers["Retry-After"]
-        response = _ask(server_mode, QUESTIONS[0])
+        response = _ask(server_mode, outage_question)
         assert response.status_code == 503 and response.json()["error"]["code"] == "store_unavailable"
         health = httpx.get(f"{server_mode}/healthz", timeout=30)
         assert health.status_code == 503 and health.json()["status"] == "store_unavailable"

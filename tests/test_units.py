@@ -44,6 +44,24 @@ def test_every_passage_is_in_one_unit_row_and_the_index_round_trips(small_kb: Kn
     assert again is not None and [r.ref for r in again.rows] == [r.ref for r in units.rows]
     assert np.array_equal(again.vectors, units.vectors)
     assert UnitIndex.load(tmp_path / "units", "another stamp") is None  # a stale index is never used
+    assert again.passage_ids == units.passage_ids and np.array_equal(again.passage_vectors, units.passage_vectors)
+
+
+def test_dense_search_is_exact_over_every_stored_vector(small_kb: KnowledgeBase) -> None:
+    """Chroma's HNSW graph (built around a first pass's placeholder vectors) gave two builds of the same texts
+    different nearest passages; the dense half is an exact search, the same in every build and mode."""
+    ids = [r.passage_id for r in small_kb.keywords.rows if r.in_force]
+    stored = small_kb.store.vectors(ids)
+    assert len(small_kb.units.passage_ids) == small_kb.store.count() == len(small_kb.keywords.rows)
+    for question, doc in [("Hvornår skal en idriftsætter foretage en konsekvensanalyse?", None), ("tilsyn og kontrol", "udbudsloven")]:
+        vector = small_kb.embed_query(question)
+        brute = sorted(
+            ((pid, float(np.float32(stored[pid] @ vector))) for pid in ids if doc is None or pid.startswith(doc + ":")),
+            key=lambda hit: (-hit[1], hit[0]),
+        )[:10]
+        found = small_kb.retriever._dense(question, 10, doc, None, None, True)
+        assert [pid for pid, _ in found] == [pid for pid, _ in brute]
+        assert np.allclose([s for _, s in found], [s for _, s in brute], atol=1e-6)
 
 
 def test_the_shipped_ranker_fits_the_features_and_a_mismatch_is_named(tmp_path: Path) -> None:
