@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from kb.answer import Answer, AnswerSection, Citation, ScenarioInfo
 from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
@@ -46,7 +46,6 @@ class KnowledgeBase:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._reload_lock = threading.Lock()
-        self._writer = threading.local()  # how deep this thread is in `writing()`
 
     # --- the parts, loaded once per process --------------------------------------
 
@@ -126,29 +125,26 @@ class KnowledgeBase:
         the holder dies), says on the log when it has to wait, and on getting it first catches up with what
         the writer before it stored. Re-entrant within a thread. Readers never wait.
         """
-        depth = getattr(self._writer, "depth", 0)
-        if depth:
-            self._writer.depth = depth + 1
-            try:
-                yield
-            finally:
-                self._writer.depth = depth
-            return
+        lock = self._write_lock
+        outermost = not lock.is_locked  # the lock counts this thread's acquisitions (thread_local)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("waiting for another writer of the knowledge base to finish (%s is locked)", lock.lock_file)
+            lock.acquire()
+        try:
+            if outermost:
+                self.reload_if_changed()  # the embedded store reopened if the writer before us changed it
+            yield
+        finally:
+            lock.release()
+
+    @cached_property
+    def _write_lock(self) -> FileLock:
+        """An flock (filelock) on data_dir/.write.lock, re-entrant within a thread, kept as a file between writers."""
         path = self.settings.write_lock_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.warning("waiting for another writer of the knowledge base to finish (%s is locked)", path)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            self._writer.depth = 1
-            try:
-                self.reload_if_changed()  # the embedded store reopened if the writer before us changed it
-                yield
-            finally:
-                self._writer.depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return FileLock(path, thread_local=True, preserve_lock_file=True)
 
     def not_embedded(self) -> list[str]:
         """The texts (doc/language/version) with passages that have no vector yet, while a build embeds them: those
