@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from kb.keywords import tokenize, tokenize_query
 from kb.provisions import NamedProvision, acts_named, asks_for_definition, named_provisions
@@ -43,6 +44,12 @@ class Question:
 
     @classmethod
     def parse(cls, text: str, language: str | None = None) -> Question:
+        """The parsed question; cached (a Question is immutable), so the stages of one answer that each ask for it
+        (ranking, abstention, a named provision's check) parse it once."""
+        return _parse(cls, text, language)
+
+    @classmethod
+    def _parse_uncached(cls, text: str, language: str | None) -> Question:
         from kb.language import detect_language
 
         source = detect_language(text)
@@ -74,3 +81,8 @@ class Question:
         wanted = set(self.tokens) if tokens is None else tokens
         total = sum(idf(t) for t in wanted)
         return sum(idf(t) for t in wanted & words) / total if total else 0.0
+
+
+@lru_cache(maxsize=4096)
+def _parse(cls: type[Question], text: str, language: str | None) -> Question:
+    return cls._parse_uncached(text, language)
