@@ -553,7 +553,7 @@ class KnowledgeBase:
     def _build_units(self, stamp: str) -> UnitIndex:
         passages = list(self.store.iter_passages())
         vectors = self.store.vectors([p.passage_id for p in passages])
-        return UnitIndex.build(passages, vectors, stamp)
+        return UnitIndex.build(passages, vectors, stamp, self.settings.exact_dense_max)
 
     @property
     def ranker_model_path(self) -> Path:

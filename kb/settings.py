@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     chroma_timeout: float = Field(
         default=10.0, gt=0, le=600, description="Seconds a call to the Chroma server may take before the store counts as unreachable (503)."
     )
+    exact_dense_max: int = Field(
+        default=250_000,
+        ge=0,
+        description="Up to this many passages, dense search is exact over vectors held in memory (4 bytes x 384 per "
+        "passage and worker: 20 MB for the corpus); above it, Chroma's approximate HNSW index answers.",
+    )
     max_passage_chars: int = Field(default=1800, ge=200, description="A unit longer than this splits at paragraph boundaries.")
     candidates: int = Field(default=50, ge=5, le=1000, description="Candidates each retriever gives to the fusion.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")

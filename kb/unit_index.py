@@ -163,8 +163,11 @@ class UnitIndex:
     # --- building and persistence ------------------------------------------------------------------
 
     @classmethod
-    def build(cls, passages: list[Passage], vectors: dict[str, np.ndarray], stamp: str) -> UnitIndex:
-        """Units from every stored passage and its vector (passages without one count in BM25 only)."""
+    def build(
+        cls, passages: list[Passage], vectors: dict[str, np.ndarray], stamp: str, exact_dense_max: int = 250_000
+    ) -> UnitIndex:
+        """Units from every stored passage and its vector (passages without one count in BM25 only); the passage
+        vectors themselves are kept for exact dense search up to `exact_dense_max` passages."""
         import bm25s
 
         by_key: dict[tuple[str, str, str], UnitRow] = {}
@@ -205,7 +208,7 @@ class UnitIndex:
             bm25.index(tokens, show_progress=False)
         in_degree = {unit: len(citing) for unit, citing in cites.items()}
         stored = {p.passage_id for p in passages}
-        passage_ids = sorted(pid for pid in vectors if pid in stored)
+        passage_ids = sorted(pid for pid in vectors if pid in stored) if len(stored) <= exact_dense_max else []
         passage_vectors = (
             np.stack([vectors[pid] for pid in passage_ids]).astype(np.float32)
             if passage_ids
