@@ -565,13 +565,6 @@ def contract(
         sys.stderr.write(f"wrote {out} ({len(draft['sections'])} sections)\n")
 
 
-def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:
-    """The ingest pipeline, for callers that may not import ingest/ themselves (eval's benchmarks)."""
-    from ingest.pipeline import ingest as run_ingest
-
-    return run_ingest(kb, corpus_dir, manifest, only=only)
-
-
 def main() -> None:
     """Run the CLI; an unexpected error is one red line (KB_DEBUG=1 shows the traceback)."""
     try:
