@@ -44,12 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from kb.answer import AnswerSentence, Citation
 from kb.answering import INSTRUCTION, TEXTS, Composition, Evidence, Section
 from kb.keywords import tokenize
 from kb.language import detect_language
+from kb.settings import EnvSettings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ Rules:
 - If the passages do not answer the question, reply exactly NO_ANSWER"""
 
 
-class GeneratorSettings(BaseSettings):
+class GeneratorSettings(EnvSettings):
     """The optional LLM, from `KB_LLM_`-prefixed environment variables or `.env`; no `url` means no generator."""
 
     model_config = SettingsConfigDict(env_prefix="KB_LLM_", env_file=".env", extra="ignore")

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from kb.errors import InvalidSettingError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
+class EnvSettings(BaseSettings):
+    """A settings class whose invalid values stop with `InvalidSettingError`, naming each environment variable
+    (`KB_RATE_LIMIT_BURST`) and the rule it broke, not pydantic's bare "Input should be greater than or equal to 1".
+    Every settings class of the project (here, service/config.py, kb/generator.py) derives from it."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidSettingError([self._problem(error) for error in exc.errors()]) from None
+        except SourceError as exc:  # a value the source could not even decode, e.g. KB_BODY_LIMITS that is not JSON
+            found = re.search(r'field "(\w+)"', str(exc))
+            variable = self._variable(found.group(1)) if found else type(self).__name__
+            raise InvalidSettingError([(variable, f"must be JSON of its type ({exc.__cause__ or exc})")]) from None
+
+    @classmethod
+    def _variable(cls, field: str) -> str:
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def _problem(cls, error: Any) -> tuple[str, str]:
+        """(variable, rule) of one pydantic error; the value itself is left out: it may be a key."""
+        location = error.get("loc") or ()
+        variable = cls._variable(str(location[0])) if location else cls.__name__
+        rule = str(error["msg"]).removeprefix("Value error, ")
+        if not rule.startswith(variable):
+            rule = rule[:1].lower() + rule[1:]
+        if len(location) > 1:  # inside a list or mapping: which entry
+            rule = f"entry {'.'.join(str(part) for part in location[1:])}: {rule}"
+        return variable, rule
+
+
+class Settings(EnvSettings):
     """Settings of the knowledge base; the faces (CLI, service, eval) read them, the core takes plain arguments."""
 
     model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
