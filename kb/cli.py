@@ -337,17 +337,15 @@ def serve(
     minute, dense search over each text as it is embedded. /healthz shows the progress.
     """
     from kb.errors import InvalidSettingError
-    from kb.generator import GeneratorSettings
     from kb.settings import get_settings
     from service.config import ServiceSettings
     from service.server import run
 
     if build and no_build:
         _err("--build and --no-build exclude each other")
-    try:  # every settings class read before anything starts: a bad one stops here, named, not in a worker later
+    try:  # every setting read before anything starts (the LLM's too, as settings.llm): a bad one stops here, named
         settings = get_settings()
         ServiceSettings()
-        GeneratorSettings()
     except InvalidSettingError as exc:
         _err(str(exc))
     builder = _start_build(settings) if not no_build and (build or _needs_build(settings)) else None

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceError
 
@@ -46,6 +46,31 @@ class EnvSettings(BaseSettings):
         if len(location) > 1:  # inside a list or mapping: which entry
             rule = f"entry {'.'.join(str(part) for part in location[1:])}: {rule}"
         return variable, rule
+
+
+class GeneratorSettings(EnvSettings):
+    """The optional LLM (kb/generator.py), from `KB_LLM_`-prefixed environment variables or `.env`; no `url` means
+    no generator. The knowledge base gets it as `Settings.llm`, so the core reads no environment for it."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_LLM_", env_file=".env", extra="ignore")
+
+    url: str | None = Field(
+        default=None, description="An OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1; unset: generator off."
+    )
+    model: str = Field(default="local", description="The model name sent to the server.")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key, if the server wants one.")
+    timeout_s: float = Field(default=20.0, gt=0, le=600, description="The whole budget of one generated answer, retry included.")
+    max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest reply.")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
+    @field_validator("url", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
 
 
 class Settings(EnvSettings):
@@ -88,6 +113,11 @@ class Settings(EnvSettings):
 
     act_boost: float = Field(
         default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
+    )
+    llm: GeneratorSettings = Field(
+        default_factory=GeneratorSettings,
+        description="The optional LLM: its own `KB_LLM_*` variables, read when these settings are made (at the edge: "
+        "the CLI, the service's startup); pass `llm=GeneratorSettings(...)` to choose it in code.",
     )
 
     @field_validator("manifest", "chroma_url", "embedding_model", mode="before")

@@ -86,3 +86,17 @@ def test_kb_stops_on_a_bad_setting(tmp_path: Path, corpus_dir: Path, command: li
     assert done.returncode == 1, done.stderr
     assert f"invalid setting {variable}: {rule}" in done.stderr
     assert "Traceback" not in done.stderr and "serving" not in done.stderr
+
+
+def test_the_knowledge_base_takes_the_llm_settings_it_is_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The core reads no environment for the LLM: `Settings.llm` decides, whatever KB_LLM_URL says now."""
+    from kb.knowledge_base import KnowledgeBase
+
+    monkeypatch.setenv("KB_LLM_URL", "http://127.0.0.1:9/v1")
+    read_here = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    assert read_here.llm.url == "http://127.0.0.1:9/v1"  # the edge that makes the settings reads KB_LLM_*
+    off = Settings(_env_file=None, data_dir=tmp_path, llm=GeneratorSettings(_env_file=None, url=None))  # type: ignore[call-arg]
+    assert KnowledgeBase(off).generator is None
+    monkeypatch.delenv("KB_LLM_URL")
+    on = Settings(_env_file=None, data_dir=tmp_path, llm=GeneratorSettings(_env_file=None, url="http://127.0.0.1:9/v1", model="m"))  # type: ignore[call-arg]
+    assert KnowledgeBase(on).generator.name == "llm:m"
