@@ -19,13 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class EnvSettings(BaseSettings):
     """A settings class whose invalid values stop with `InvalidSettingError`, naming each environment variable
     (`KB_RATE_LIMIT_BURST`) and the rule it broke, not pydantic's bare "Input should be greater than or equal to 1".
-    Every settings class of the project (here, service/config.py, kb/generator.py) derives from it."""
+    Every settings class of the project derives from it: Settings and GeneratorSettings here, ServiceSettings in
+    service/config.py."""
 
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise InvalidSettingError([self._problem(error) for error in exc.errors()]) from None
+            raise InvalidSettingError([p for error in exc.errors() for p in self._problems(error)]) from None
         except SourceError as exc:  # a value the source could not even decode, e.g. KB_BODY_LIMITS that is not JSON
             found = re.search(r'field "(\w+)"', str(exc))
             variable = self._variable(found.group(1)) if found else type(self).__name__
@@ -36,8 +37,11 @@ class EnvSettings(BaseSettings):
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
     @classmethod
-    def _problem(cls, error: Any) -> tuple[str, str]:
+    def _problems(cls, error: Any) -> list[tuple[str, str]]:
         """(variable, rule) of one pydantic error; the value itself is left out: it may be a key."""
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, InvalidSettingError):  # a nested group (Settings.llm) given as a mapping
+            return cause.problems
         location = error.get("loc") or ()
         variable = cls._variable(str(location[0])) if location else cls.__name__
         rule = str(error["msg"]).removeprefix("Value error, ")
@@ -45,7 +49,7 @@ class EnvSettings(BaseSettings):
             rule = rule[:1].lower() + rule[1:]
         if len(location) > 1:  # inside a list or mapping: which entry
             rule = f"entry {'.'.join(str(part) for part in location[1:])}: {rule}"
-        return variable, rule
+        return [(variable, rule)]
 
 
 class GeneratorSettings(EnvSettings):

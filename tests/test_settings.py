@@ -100,3 +100,12 @@ def test_the_knowledge_base_takes_the_llm_settings_it_is_given(monkeypatch: pyte
     monkeypatch.delenv("KB_LLM_URL")
     on = Settings(_env_file=None, data_dir=tmp_path, llm=GeneratorSettings(_env_file=None, url="http://127.0.0.1:9/v1", model="m"))  # type: ignore[call-arg]
     assert KnowledgeBase(on).generator.name == "llm:m"
+
+
+def test_a_nested_group_given_in_code_names_its_own_variables() -> None:
+    with pytest.raises(InvalidSettingError) as caught:
+        Settings(_env_file=None, candidates=1, llm={"temperature": 9})  # type: ignore[call-arg]
+    assert caught.value.problems == [
+        ("KB_CANDIDATES", "input should be greater than or equal to 5"),
+        ("KB_LLM_TEMPERATURE", "input should be less than or equal to 2"),
+    ]
