@@ -27,7 +27,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: install
-	$(BIN)/python -m eval.bench_ingest
+	$(BIN)/python -m ingest.bench
 
 clean:
 	rm -rf data .pytest_cache

@@ -14,7 +14,6 @@ goes to stderr while it runs.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -180,23 +179,3 @@ def failures(result: RunResult, system: str = "ours", limit: int | None = None) 
                 }
             )
     return out[:limit] if limit else out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m eval.runner --dataset FILE [...]`: the same as `kb eval`."""
-    import argparse
-
-    from eval.cli_command import run_eval
-
-    parser = argparse.ArgumentParser(description="Run an evaluation dataset over the systems.")
-    parser.add_argument("--dataset", type=Path, required=True)
-    parser.add_argument("--systems", default=None, help=f"comma-separated, from {', '.join(SYSTEMS)}")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--report", type=Path, default=None)
-    args = parser.parse_args(argv)
-    systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
-    return run_eval(args.dataset, systems, args.json, args.report)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

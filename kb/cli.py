@@ -336,20 +336,18 @@ def serve(
     own process, under the one-writer lock) while the service answers: keyword search over every text within a
     minute, dense search over each text as it is embedded. /healthz shows the progress.
     """
-    from pydantic import ValidationError
-
+    from kb.errors import InvalidSettingError
+    from kb.settings import get_settings
     from service.config import ServiceSettings
     from service.server import run
 
     if build and no_build:
         _err("--build and --no-build exclude each other")
-    try:
+    try:  # every setting read before anything starts (the LLM's too, as settings.llm): a bad one stops here, named
+        settings = get_settings()
         ServiceSettings()
-    except ValidationError as exc:  # a setting at fault: name it, no traceback
-        _err("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
-    from kb.settings import get_settings
-
-    settings = get_settings()
+    except InvalidSettingError as exc:
+        _err(str(exc))
     builder = _start_build(settings) if not no_build and (build or _needs_build(settings)) else None
     try:
         run(host=host, port=port, workers=workers)
@@ -565,17 +563,18 @@ def contract(
         sys.stderr.write(f"wrote {out} ({len(draft['sections'])} sections)\n")
 
 
-def ingest_corpus(kb: KnowledgeBase, corpus_dir: Path, manifest: Path, only: set[str] | None = None) -> Any:
-    """The ingest pipeline, for callers that may not import ingest/ themselves (eval's benchmarks)."""
-    from ingest.pipeline import ingest as run_ingest
-
-    return run_ingest(kb, corpus_dir, manifest, only=only)
-
-
 def main() -> None:
     """Run the CLI; an unexpected error is one red line (KB_DEBUG=1 shows the traceback)."""
+    from kb.errors import InvalidSettingError
+
     try:
         app()
+    except InvalidSettingError as exc:  # read by whichever command: the variable and its rule, as one line
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
     except Exception as exc:  # the last line of defence: users get a sentence, not a traceback
         if os.environ.get("KB_DEBUG"):
             raise

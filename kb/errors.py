@@ -61,3 +61,12 @@ class StoreUnavailableError(KBError):
     def __init__(self, where: str, reason: str) -> None:
         self.where = where
         super().__init__(f"the vector store at {where} is not reachable ({reason}); retry when it is back")
+
+
+class InvalidSettingError(KBError, ValueError):
+    """A setting (an environment variable or `.env` entry) breaks its rule: names each variable and the rule."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems  # (variable, rule), e.g. ("KB_RATE_LIMIT_BURST", "input should be greater than or equal to 1")
+        lines = [rule if rule.startswith(variable) else f"{variable}: {rule}" for variable, rule in problems]
+        super().__init__(("invalid setting " if len(lines) == 1 else "invalid settings: ") + "; ".join(lines))

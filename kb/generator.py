@@ -1,7 +1,7 @@
 """The optional generator: an LLM writes the answer from the evidence, a verifier keeps only what the passages support.
 
 Off by default. A deployment that has an OpenAI-compatible LLM server sets
-`KB_LLM_URL` (and `KB_LLM_MODEL`); without it `GeneratedAnswerer.from_settings()`
+`KB_LLM_URL` (and `KB_LLM_MODEL`, `Settings.llm`); without it `GeneratedAnswerer.from_settings()`
 returns None and the extractive answerer (kb.answering.compose) is the only one.
 
 The flow, for one question:
@@ -43,13 +43,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from kb.answer import AnswerSentence, Citation
 from kb.answering import INSTRUCTION, TEXTS, Composition, Evidence, Section
 from kb.keywords import tokenize
 from kb.language import detect_language
+from kb.settings import GeneratorSettings  # declared with the other settings; imported from here too
 
 log = logging.getLogger(__name__)
 
@@ -110,30 +108,6 @@ Rules:
 - End every sentence with the number(s) of the passage(s) that support it, like [1] or [1][3].
 - Use at most {max_sentences} short sentences. No headings, no list of sources.
 - If the passages do not answer the question, reply exactly NO_ANSWER"""
-
-
-class GeneratorSettings(BaseSettings):
-    """The optional LLM, from `KB_LLM_`-prefixed environment variables or `.env`; no `url` means no generator."""
-
-    model_config = SettingsConfigDict(env_prefix="KB_LLM_", env_file=".env", extra="ignore")
-
-    url: str | None = Field(
-        default=None, description="An OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1; unset: generator off."
-    )
-    model: str = Field(default="local", description="The model name sent to the server.")
-    api_key: SecretStr | None = Field(default=None, description="Bearer key, if the server wants one.")
-    timeout_s: float = Field(default=20.0, gt=0, le=600, description="The whole budget of one generated answer, retry included.")
-    max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest reply.")
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-
-    @field_validator("url", "api_key", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @property
-    def enabled(self) -> bool:
-        return self.url is not None
 
 
 def make_llm(settings: GeneratorSettings) -> Any:
@@ -429,9 +403,9 @@ class GeneratedAnswerer:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kb-llm")
 
     @classmethod
-    def from_settings(cls, settings: GeneratorSettings | None = None) -> GeneratedAnswerer | None:
-        """The answerer for `KB_LLM_*`, or None when KB_LLM_URL is unset (the default: extractive only)."""
-        settings = settings or GeneratorSettings()
+    def from_settings(cls, settings: GeneratorSettings) -> GeneratedAnswerer | None:
+        """The answerer for these LLM settings (`Settings.llm`, read from `KB_LLM_*` where the settings were made),
+        or None when no URL is set (the default: extractive only). It reads no environment itself."""
         if not settings.enabled:
             return None
         return cls(make_llm(settings), f"llm:{settings.model}", settings.timeout_s)

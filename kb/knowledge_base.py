@@ -713,10 +713,10 @@ class KnowledgeBase:
 
     @cached_property
     def generator(self) -> Any:
-        """The optional LLM answerer (KB_LLM_URL), or None: extractive only."""
+        """The optional LLM answerer of `settings.llm` (KB_LLM_URL where the settings were made), or None: extractive only."""
         from kb.generator import GeneratedAnswerer
 
-        return GeneratedAnswerer.from_settings()
+        return GeneratedAnswerer.from_settings(self.settings.llm)
 
     @cached_property
     def router(self) -> Any:

@@ -2,17 +2,82 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from kb.errors import InvalidSettingError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
+class EnvSettings(BaseSettings):
+    """A settings class whose invalid values stop with `InvalidSettingError`, naming each environment variable
+    (`KB_RATE_LIMIT_BURST`) and the rule it broke, not pydantic's bare "Input should be greater than or equal to 1".
+    Every settings class of the project derives from it: Settings and GeneratorSettings here, ServiceSettings in
+    service/config.py."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise InvalidSettingError([p for error in exc.errors() for p in self._problems(error)]) from None
+        except SourceError as exc:  # a value the source could not even decode, e.g. KB_BODY_LIMITS that is not JSON
+            found = re.search(r'field "(\w+)"', str(exc))
+            variable = self._variable(found.group(1)) if found else type(self).__name__
+            raise InvalidSettingError([(variable, f"must be JSON of its type ({exc.__cause__ or exc})")]) from None
+
+    @classmethod
+    def _variable(cls, field: str) -> str:
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def _problems(cls, error: Any) -> list[tuple[str, str]]:
+        """(variable, rule) of one pydantic error; the value itself is left out: it may be a key."""
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, InvalidSettingError):  # a nested group (Settings.llm) given as a mapping
+            return cause.problems
+        location = error.get("loc") or ()
+        variable = cls._variable(str(location[0])) if location else cls.__name__
+        rule = str(error["msg"]).removeprefix("Value error, ")
+        if not rule.startswith(variable):
+            rule = rule[:1].lower() + rule[1:]
+        if len(location) > 1:  # inside a list or mapping: which entry
+            rule = f"entry {'.'.join(str(part) for part in location[1:])}: {rule}"
+        return [(variable, rule)]
+
+
+class GeneratorSettings(EnvSettings):
+    """The optional LLM (kb/generator.py), from `KB_LLM_`-prefixed environment variables or `.env`; no `url` means
+    no generator. The knowledge base gets it as `Settings.llm`, so the core reads no environment for it."""
+
+    model_config = SettingsConfigDict(env_prefix="KB_LLM_", env_file=".env", extra="ignore")
+
+    url: str | None = Field(
+        default=None, description="An OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1; unset: generator off."
+    )
+    model: str = Field(default="local", description="The model name sent to the server.")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key, if the server wants one.")
+    timeout_s: float = Field(default=20.0, gt=0, le=600, description="The whole budget of one generated answer, retry included.")
+    max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest reply.")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+
+    @field_validator("url", "api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+
+class Settings(EnvSettings):
     """Settings of the knowledge base; the faces (CLI, service, eval) read them, the core takes plain arguments."""
 
     model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")
@@ -58,6 +123,11 @@ class Settings(BaseSettings):
 
     act_boost: float = Field(
         default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
+    )
+    llm: GeneratorSettings = Field(
+        default_factory=GeneratorSettings,
+        description="The optional LLM: its own `KB_LLM_*` variables, read when these settings are made (at the edge: "
+        "the CLI, the service's startup); pass `llm=GeneratorSettings(...)` to choose it in code.",
     )
 
     @field_validator("manifest", "chroma_url", "embedding_model", mode="before")

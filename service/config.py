@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from kb.settings import EnvSettings
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(EnvSettings):
     """Read from `KB_`-prefixed environment variables (and `.env`), like the knowledge base's settings."""
 
     model_config = SettingsConfigDict(env_prefix="KB_", env_file=".env", extra="ignore")

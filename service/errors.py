@@ -40,6 +40,7 @@ from kb.errors import (
     UnencodableTextError,
     UnknownPassageError,
 )
+from service.security_headers import CSP, SECURITY_HEADERS
 
 log = logging.getLogger("service")
 
@@ -230,8 +231,6 @@ class UnexpectedErrorMiddleware:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """The last resort, outside the app's middleware (a fault in one of them): the security headers added here."""
-    from service.middleware import CSP, SECURITY_HEADERS  # service.middleware imports this module
-
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     response = _internal_error()
     response.headers.update({**SECURITY_HEADERS, "Content-Security-Policy": CSP})

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import ServiceSettings
 from service.errors import AnsweredOutside, error_body
+from service.security_headers import CSP, DOCS_CSP, SECURITY_HEADERS
 
 RATE_LIMITED_PREFIXES = ("/api/",)
 # Loaded by other sites' pages: the widget's script (`<script src=".../widget.js">`) and its stylesheets
@@ -45,25 +46,6 @@ CROSS_ORIGIN_PREFIXES = ("/static/",)
 UPLOAD_PATH = "/api/documents"
 MULTIPART_FRAMING = 64 * 1024
 MAX_CLIENTS = 10_000
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-# FastAPI's /docs (Swagger UI) and /redoc load their script and styles from jsDelivr and start with an inline script.
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; font-src 'self' https://fonts.gstatic.com; "
-    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Permissions-Policy": "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
-    "microphone=(), payment=(), usb=()",
-}
 
 
 def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

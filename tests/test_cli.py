@@ -76,3 +76,14 @@ def test_search_and_stats_json(small_kb: KnowledgeBase, subset_manifest: Path, c
     assert "title" in stats["documents"]["ai-act"]
     table = _kb("stats", env=env)
     assert table.returncode == 0 and "udbudsloven" in table.stdout
+
+
+def test_eval_is_one_command_with_clear_errors(tmp_path: Path, corpus_dir: Path) -> None:
+    """`kb eval` is the one evaluation CLI (eval/runner.py has none): its usage errors exit 2 naming the fault."""
+    env = kb_env(tmp_path / "empty", Path("ingest/manifest.yaml").resolve(), corpus_dir)
+    smoke = str(Path("eval/datasets/smoke.jsonl").resolve())
+    run = _kb("eval", "--dataset", smoke, "--systems", "ours,nope", env=env)
+    assert run.returncode == 2 and "unknown system(s) nope" in run.stderr and "Traceback" not in run.stderr
+    run = _kb("eval", "--dataset", smoke, env=env)
+    said = " ".join(run.stderr.split())  # rich wraps the long folder name
+    assert run.returncode == 2 and "is not built: run `kb ingest` first" in said

