@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 WAIT = 120_000  # ms: answering on two shared cores can be slow; the tests wait, they never assert timings
 QUESTION_DA = "Hvilke pligter har en idriftsætter af et højrisiko-AI-system?"
-DECLINED_DA = "Hvordan laver man en god lasagne?"  # tests/data/answer_questions.jsonl u-01, answerable: false
+DECLINED_DA = "Hvordan skifter jeg et dæk på min cykel?"  # off topic: the declined state (abstention is measured in eval/)
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 
