@@ -136,15 +136,19 @@ OUTSIDE = """() => {
 }"""
 
 
-# the page's elements that reach beyond its right edge (the page then scrolls sideways), the first few
+# when the page scrolls sideways: the elements whose box or content (a long word) reaches beyond its right edge,
+# the innermost few (they come last in document order), and the page's scroll width
 WIDER_THAN_THE_PAGE = """() => {
   const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
   const out = [];
   document.querySelectorAll("body *").forEach((node) => {
     const box = node.getBoundingClientRect();
-    if (box.right > width + 1 && getComputedStyle(node).position !== "fixed") out.push(`${node.tagName.toLowerCase()}.${node.className}: ${Math.round(box.right)} px`);
+    if (Math.max(box.right, box.left + node.scrollWidth) > width + 1) {
+      out.push(`${node.tagName.toLowerCase()}.${node.className}: ${(node.textContent || "").trim().slice(0, 40)}`);
+    }
   });
-  return document.documentElement.scrollWidth > width ? out.slice(0, 5).concat([`scrollWidth ${document.documentElement.scrollWidth}`]) : [];
+  return out.slice(-4).concat([`scrollWidth ${document.documentElement.scrollWidth}`]);
 }"""
 
 
@@ -206,3 +210,12 @@ def test_the_pages_reflow_without_sideways_scrolling(browser, live_server: str, 
         assert wider == [], f"{path} scrolls sideways: {wider}"
     finally:
         context.close()
+
+
+def test_the_audit_fails_when_the_question_box_loses_its_label(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    """The audit can fail, and it reaches into the widget's Shadow DOM: without its label the box is a violation."""
+    reach(page, live_server, "open")
+    shadow = "document.getElementById('kb-chat-widget').shadowRoot"
+    page.evaluate(f"{shadow}.querySelector('.kbw-question-label').remove()")
+    page.evaluate(f"{shadow}.querySelector('.kbw-question').placeholder = ''")
+    assert any(v.startswith("label") for v in axe_violations(page))
