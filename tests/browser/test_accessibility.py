@@ -27,6 +27,13 @@ PAGES = {
     "/contract?scenario=loesning": "#question-options button, .section",
 }
 
+
+
+def page_id(path: str) -> str:
+    """A test id (and screenshot file name) without slashes: `/clauses/ai-act:art-26` → `clauses-ai-act:art-26`."""
+    return path.strip("/").replace("/", "-").replace("?", "-") or "home"
+
+
 WIDGET_STATES = ["closed", "open", "answering", "answered", "picker reopened", "declined", "passage open"]
 
 # Holds the real service's answer stream after its first piece of text that cites a passage, until
@@ -95,7 +102,7 @@ def reach(page, live_server: str, state: str) -> None:  # type: ignore[no-untype
         assert state == "answered", state
 
 
-@pytest.mark.parametrize("path", list(PAGES))
+@pytest.mark.parametrize("path", list(PAGES), ids=page_id)
 def test_axe_finds_no_wcag_violations_on_the_page(page, live_server: str, path: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(live_server + path)
     page.locator(PAGES[path]).first.wait_for(state="attached", timeout=WAIT)
@@ -196,7 +203,7 @@ def test_the_widget_reflows_without_loss_of_content(browser, live_server: str, s
 
 
 @pytest.mark.parametrize("size", list(REFLOW))
-@pytest.mark.parametrize("path", list(PAGES))
+@pytest.mark.parametrize("path", list(PAGES), ids=page_id)
 def test_the_pages_reflow_without_sideways_scrolling(browser, live_server: str, request, path: str, size: str) -> None:  # type: ignore[no-untyped-def]
     context = browser.new_context(**REFLOW[size])
     page = context.new_page()
