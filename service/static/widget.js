@@ -893,6 +893,10 @@
       caption.appendChild(sourceNote(citation, false));
     });
     figure.appendChild(caption);
+    // the quote is in its passage's language, which may not be the answer's (a Danish answer quotes the English
+    // wording in force of an amended provision): WCAG 3.1.2
+    var quoted = byNumber[Number(((line.match(/\[(\d+)\]/) || [])[1]))];
+    if (quoted && quoted.language) quote.setAttribute("lang", quoted.language);
     return figure;
   }
 

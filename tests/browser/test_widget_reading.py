@@ -252,6 +252,7 @@ def test_the_answer_shows_its_notes_in_the_interface_language(page, live_server:
     assert version_note.inner_text().startswith("Den danske tekst i vidensbasen er den oprindelige fra 2024")
     assert version_note.get_attribute("lang") is None  # Danish, as the interface
     assert "foreløbigt" not in notes.inner_text()  # the knowledge base is built
+    assert answer.locator('.kbw-quote-text[lang="en"]').count() >= 1  # the English wording in force, quoted
     screenshot("da", target=page)
 
     # while the index is being built the service marks answers `partial`: here the real answer, marked so
