@@ -163,7 +163,8 @@ class StreamDone(BaseModel):
 
     abstained: bool
     see_also: list[CitationOut]
-    notes: list[str] = Field(default_factory=list, description="Notes on the versions cited (kb/versions.py)")
+    language: str | None = Field(default=None, description="The answer's language (da or en), as in the JSON answer")
+    notes: list[str] = Field(default_factory=list, description="Notes on the versions cited, in the answer's language (kb/versions.py)")
     partial: bool = Field(default=False, description="As in the JSON answer: the knowledge base is still being built")
     sections: list[AnswerSection] = Field(default_factory=list, description="As in the JSON answer")
 

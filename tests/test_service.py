@@ -357,6 +357,7 @@ def test_ask_streams_events_in_order(client: httpx.Client) -> None:
     assert events[-1][1] == {
         "abstained": plain["abstained"],
         "see_also": plain["see_also"],
+        "language": plain["language"],
         "notes": plain["notes"],
         "partial": plain["partial"],
         "sections": plain["sections"],

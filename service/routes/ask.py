@@ -24,7 +24,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])(?=\s+[A-ZÆØÅ(«\"])")
 _STREAM_DOC = (
     "With `Accept: text/event-stream` the answer comes as server-sent events, in this order: "
     "`scenario` (the scenario object), `citations` (the list), one or more `answer` events `{\"text\": piece}` "
-    "whose texts joined give the answer, and `done` `{\"abstained\", \"see_also\", \"notes\", \"sections\"}`."
+    "whose texts joined give the answer, and `done` `{\"abstained\", \"see_also\", \"language\", \"notes\", \"partial\", \"sections\"}`."
 )
 
 
@@ -57,7 +57,7 @@ async def _events(answer: Answer) -> AsyncIterator[str]:
     see_also = [c.model_dump() for c in answer.see_also]
     sections = [s.model_dump() for s in answer.sections]
     done = StreamDone.model_validate(
-        {"abstained": answer.abstained, "see_also": see_also, "notes": answer.notes, "partial": answer.partial, "sections": sections}
+        {"abstained": answer.abstained, "see_also": see_also, "language": answer.language, "notes": answer.notes, "partial": answer.partial, "sections": sections}
     )
     yield _sse("done", done.model_dump(mode="json"))
 

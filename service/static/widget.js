@@ -68,6 +68,9 @@
       memoDate: "Dato",
       memoScenario: "Scenarie",
       memoReferences: "Henvisninger",
+      notes: "Bemærk",
+      partial:
+        "Svaret er foreløbigt: vidensbasen bygges stadig, og nogle tekster findes indtil videre kun ved søgning på ord.",
     },
     en: {
       open: "Ask about procuring clinical AI",
@@ -116,6 +119,9 @@
       memoDate: "Date",
       memoScenario: "Scenario",
       memoReferences: "References",
+      notes: "Note",
+      partial:
+        "A provisional answer: the knowledge base is still being built, and some texts are found by keyword search only for now.",
     },
   };
 
@@ -495,6 +501,8 @@
       "",
       turn.text.trim(),
     ];
+    var notes = (turn.partial ? [t("partial")] : []).concat(turn.notes || []);
+    if (notes.length) lines.push("", t("notes") + ":", notes.join("\n"));
     var cited = turn.citations || [];
     if (cited.length) {
       lines.push("", t("memoReferences") + ":");
@@ -559,16 +567,20 @@
       answer.setAttribute("data-declined", "true");
       answer.appendChild(el("p", "kbw-declined", t("declined")));
       answer.appendChild(passageList(turn.see_also || [], "kbw-nearest-list"));
+      var declinedNotes = answerNotes(turn, index); // a partial index may decline what the whole one answers
+      if (declinedNotes) answer.appendChild(declinedNotes);
     } else {
       var text = el("div", "kbw-answer-text");
+      if (turn.language && turn.language !== state.lang) text.setAttribute("lang", turn.language); // WCAG 3.1.2
       if (turn.state !== "streaming" && turn.sections && turn.sections.length) {
         text.classList.add("kbw-answer-parts");
         renderParts(text, turn);
       } else answerText(text, turn.text || "", turn.citations);
       answer.appendChild(text);
-      (turn.state !== "streaming" ? turn.notes || [] : []).forEach(function (note) {
-        answer.appendChild(el("p", "kbw-version-notes", note)); // law-in-force: which wording is quoted
-      });
+      if (turn.state !== "streaming") {
+        var notes = answerNotes(turn, index);
+        if (notes) answer.appendChild(notes);
+      }
       if (turn.state === "streaming") answer.appendChild(el("p", "kbw-thinking", t("thinking")));
       if (turn.state !== "streaming" && turn.text) {
         var copyButton = button("kbw-copy", t("copy"), function () {
@@ -580,6 +592,34 @@
     }
     item.appendChild(answer);
     return item;
+  }
+
+  /**
+   * What the reader must know to weigh the answer: that it is provisional while the knowledge base is built (said in
+   * the interface language) and the server's notes on the versions quoted (in the answer's language, marked as such
+   * when it is not the interface's): e.g. that the Danish text is the original and the wording in force is English.
+   */
+  function answerNotes(turn, index) {
+    var lines = [];
+    if (turn.partial) lines.push({ text: t("partial"), lang: state.lang });
+    (turn.notes || []).forEach(function (note) {
+      lines.push({ text: note, lang: turn.language || state.lang });
+    });
+    if (!lines.length) return null;
+    var box = el("section", "kbw-notes");
+    var headingId = "kbw-notes-" + index;
+    box.setAttribute("aria-labelledby", headingId);
+    var heading = el("h3", "kbw-notes-heading", t("notes"));
+    heading.id = headingId;
+    box.appendChild(heading);
+    var list = el("ul", "kbw-notes-list");
+    lines.forEach(function (line) {
+      var item = el("li", "kbw-note", line.text);
+      if (line.lang !== state.lang) item.setAttribute("lang", line.lang);
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    return box;
   }
 
   function renderLog() {
@@ -652,6 +692,8 @@
           turn.see_also = data.see_also;
           turn.sections = data.sections || [];
           turn.notes = data.notes || [];
+          turn.partial = !!data.partial;
+          if (data.language) turn.language = data.language;
           turn.state = "done";
         }
         updateTurn(index);
@@ -851,6 +893,10 @@
       caption.appendChild(sourceNote(citation, false));
     });
     figure.appendChild(caption);
+    // the quote is in its passage's language, which may not be the answer's (a Danish answer quotes the English
+    // wording in force of an amended provision): WCAG 3.1.2
+    var quoted = byNumber[Number(((line.match(/\[(\d+)\]/) || [])[1]))];
+    if (quoted && quoted.language) quote.setAttribute("lang", quoted.language);
     return figure;
   }
 
