@@ -37,6 +37,7 @@ from kb.build_progress import BuildProgressFile
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
+from kb.store import Match
 from kb.timing import stage
 from kb.versions import TextInfo, settle_in_force
 
@@ -199,7 +200,7 @@ def parse_text(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: 
 def write_passages(
     kb: KnowledgeBase,
     passages: list[Passage],
-    where: dict[str, Any],
+    where: Match,
     on_embedded: Callable[[int, int], None] = lambda n, t: None,
     on_start: Callable[[int], None] = lambda n: None,
     batch: int = WRITE_BATCH,
@@ -212,7 +213,7 @@ def write_passages(
     """
     store, model = kb.store, kb.embedder.model_name
     with stage("store_lookup"):
-        existing = store.hashes(where=where)
+        existing = store.hashes(where)
         pending = set(store.pending(where)) if existing else set()
     if placeholders:  # a placeholder already stored for the same record is as good as a new one
         todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
@@ -297,13 +298,13 @@ def _ingest_texts(
     kb.store.set_embedding_model(model)
     max_chars = kb.settings.max_passage_chars
     uploaded = {record.doc_id for record in Uploads(kb.settings.data_dir).all()}
-    stored: list[tuple[TextReport, list[Passage], dict[str, Any], str]] = []  # what the second pass embeds
+    stored: list[tuple[TextReport, list[Passage], Match, str]] = []  # what the second pass embeds
     for doc in documents:
         for text in doc.texts:
             key = text.key(doc.doc_id)
             entry = TextReport(key=key, doc_id=doc.doc_id, language=text.language, version=text.version)
             report.texts.append(entry)
-            where = {"text_key": key}
+            where = Match(text_key=key)
             if doc.doc_id in uploaded:  # its passages would mix with the upload's under one doc id
                 entry.error = (
                     f"{manifest_path}: documents[{doc.doc_id}]: the doc id belongs to an uploaded document; "
@@ -339,14 +340,14 @@ def _ingest_texts(
     report.settled = settle_in_force(kb.store, model, texts)
     if only is None:
         known = [t.key(d.doc_id) for d in manifest.documents for t in d.texts]
-        orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))
+        orphans = list(kb.store.hashes(Match(origin="corpus", not_text_key=tuple(known))))
         kb.store.delete(orphans)
         report.pruned = len(orphans)
     # keyword search over every text from here on; dense search over what has its vector
     with stage("keyword_index"):
         report.keyword_index_rebuilt = kb.refresh_keyword_index()
     keys = {entry.key for entry, *_ in stored}
-    to_embed = sum(1 for key in kb.store.pending({"origin": "corpus"}).values() if key in keys) if stored else 0
+    to_embed = sum(1 for key in kb.store.pending(Match(origin="corpus")).values() if key in keys) if stored else 0
     progress.indexed(sum(t.passages for t in report.texts if not t.error), to_embed)
 
     for entry, passages, where, fingerprint in stored:

@@ -44,6 +44,7 @@ from pydantic import BaseModel, Field
 
 from ingest.manifest import DocumentSpec, TextSpec
 from ingest.units import ParseError, Unit
+from kb.store import Match
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
@@ -676,8 +677,9 @@ class _Cancelled(Exception):
     """The upload was deleted while it was being ingested."""
 
 
-def _where(doc_id: str) -> dict[str, Any]:
-    return {"$and": [{"doc_id": doc_id}, {"origin": "upload"}]}
+def _where(doc_id: str) -> Match:
+    """The stored passages of one upload."""
+    return Match(doc_id=doc_id, origin="upload")
 
 
 def ingest_upload(
