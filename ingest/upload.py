@@ -694,7 +694,7 @@ def ingest_upload(
 
     A failure leaves none of its passages behind and the record `failed` with the reason.
     """
-    from ingest.pipeline import write_passages
+    from ingest.writer import write_passages
 
     limits = limits or UploadLimits()
     with kb.writing():  # one writer at a time, corpus ingest included
