@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from ingest.manifest import DocumentSpec, TextSpec
+from ingest.parsers.html_page import parse_html
 from ingest.units import ParseError, Unit
 from kb.store import Match
 
@@ -312,24 +313,12 @@ def _check_xml(text: str, filename: str) -> None:
         raise UploadRejected(422, "unreadable_file", f"{filename!r}: not well-formed XML: {exc.msg} (line {exc.lineno})", "file") from None
 
 
-def _parse_html(text: str) -> Any:
-    import lxml.html
-    from lxml import etree
-
-    parser = lxml.html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True, huge_tree=False)
-    body = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)
-    try:
-        return lxml.html.document_fromstring(body, parser=parser)
-    except (etree.ParserError, ValueError) as exc:
-        raise ParseError(Path("upload.html"), f"not parseable as HTML: {exc}") from None
-
-
 def _check_html(text: str, filename: str) -> None:
     """No scripts or other active content: the document's words are taken, never its code."""
     if re.search(r"<!ENTITY", text, re.IGNORECASE):
         raise UploadRejected(422, "xml_entities", f"{filename!r}: entity declarations are refused", "file")
     try:
-        root = _parse_html(text)
+        root = parse_html(text)
     except ParseError as exc:
         raise UploadRejected(422, "unreadable_file", f"{filename!r}: {exc.reason}", "file") from None
     for el in root.iter():
@@ -369,93 +358,16 @@ def check_content(path: Path, filename: str, fmt: Format, limits: UploadLimits) 
 # --- from a checked file to passages ------------------------------------------------------
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_NUMBERED_HEADING = re.compile(r"^#{1,6}\s*\d{1,3}(?:\.\d{1,3})*\.?\s", re.MULTILINE)
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_MD_HEADING_ANY = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
-
-
-def _numbered_markdown(text: str) -> str:
-    """Headings numbered in outline order (1, 1.1, 2 ...) where the document does not number them itself,
-    so each section gets a `section-<n>` reference a reader can find again."""
-    if _NUMBERED_HEADING.search(text):
-        return text
-    lines = text.split("\n")
-    levels = sorted({len(m.group(1)) for line in lines if (m := _MD_HEADING.match(line))})
-    rank = {level: i + 1 for i, level in enumerate(levels)}
-    counters: list[int] = []
-    out: list[str] = []
-    fenced = False
-    for line in lines:
-        if _FENCE.match(line):
-            fenced = not fenced
-        match = None if fenced else _MD_HEADING.match(line)
-        if match is None or not match.group(2).strip():
-            out.append(line)
-            continue
-        level = min(rank[len(match.group(1))], len(counters) + 1)
-        counters = counters[:level] + [0] * (level - len(counters))
-        counters[level - 1] += 1
-        number = ".".join(str(n) for n in counters[:level])
-        out.append(f"{'#' * level} {number} {match.group(2).strip()}")
-    return "\n".join(out)
-
-
-def _html_markdown(text: str) -> str:
-    """An HTML page as Markdown: headings, paragraphs, list items and table rows, in document order."""
-    root = _parse_html(text)
-    body = root.find("body")
-    lines: list[str] = []
-
-    def words(el: Any) -> str:
-        return re.sub(r"\s+", " ", el.text_content()).strip()
-
-    def walk(el: Any) -> None:
-        for child in el:
-            if not isinstance(child.tag, str):
-                continue
-            tag = child.tag.lower()
-            if tag in ("script", "style", "head", "nav", "template"):
-                continue
-            if re.fullmatch(r"h[1-6]", tag):
-                lines.extend([f"{'#' * int(tag[1])} {words(child)}", ""])
-            elif tag in ("p", "blockquote", "pre", "dd", "dt", "caption", "figcaption", "address"):
-                lines.extend([words(child), ""])
-            elif tag == "li":
-                lines.append(f"- {words(child)}")
-            elif tag == "tr":
-                cells = [words(c) for c in child if isinstance(c.tag, str) and c.tag.lower() in ("td", "th")]
-                lines.append("| " + " | ".join(cells) + " |")
-            else:
-                if child.text and child.text.strip() and tag in ("div", "section", "article", "main", "body"):
-                    lines.extend([re.sub(r"\s+", " ", child.text).strip(), ""])
-                walk(child)
-                if tag in ("ul", "ol", "table"):
-                    lines.append("")
-
-    walk(body if body is not None else root)
-    return "\n".join(lines)
-
-
 def _units(path: Path, fmt: Format, title: str, limits: UploadLimits) -> list[Unit]:
+    """The file's units, read by the parser of its format: the limits for the binary formats, the title as the
+    heading of the text before the first section for Markdown and HTML."""
     from ingest.parsers import get_parser
-    from ingest.parsers.contract_markdown import clauses_from_markdown, clauses_from_pdf_text, clauses_to_units
 
-    options = {"max_bytes": limits.max_bytes, "max_pages": limits.max_pages, "max_uncompressed_bytes": limits.max_uncompressed_bytes}
-    if fmt in ("pdf", "docx", "formex"):
-        return list(get_parser(fmt)([path], options))
-    text = unicodedata.normalize("NFC", path.read_bytes().decode("utf-8-sig"))
-    if fmt == "html":
-        try:  # an act saved from EUR-Lex keeps its articles and annexes
-            return list(get_parser("eurlex_html")([path], {}))
-        except ParseError:
-            text = _html_markdown(text)
-    if not _MD_HEADING_ANY.search(text):  # no Markdown headings: text converted from a PDF, or plain paragraphs
-        clauses = clauses_from_pdf_text(text, path)
-        if any(c.number for c in clauses):
-            return clauses_to_units(clauses, path, front_heading=title)
-    clauses = clauses_from_markdown(_numbered_markdown(text), path)
-    return clauses_to_units(clauses, path, front_heading=title)
+    if fmt in ("markdown", "html"):
+        options: dict[str, object] = {"front_heading": title}
+    else:
+        options = {"max_bytes": limits.max_bytes, "max_pages": limits.max_pages, "max_uncompressed_bytes": limits.max_uncompressed_bytes}
+    return list(get_parser(fmt)([path], options))
 
 
 def text_spec(record: UploadRecord) -> tuple[DocumentSpec, TextSpec]:
