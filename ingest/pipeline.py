@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from ingest.manifest import DocumentSpec, Manifest, TextSpec, load_manifest, resolve_files
 from ingest.parsers import get_parser
 from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
-from ingest.upload import Uploads
+from ingest.uploads.registry import Uploads
 from ingest.units import ParseError
 from ingest.writer import write_passages
 from kb.build_progress import BuildProgressFile
