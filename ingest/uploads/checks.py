@@ -21,6 +21,7 @@ from typing import Literal
 from ingest.parsers.html_page import parse_html
 from ingest.units import ParseError
 from ingest.uploads.errors import UploadError
+from kb.scenarios import SCENARIO_IDS
 
 Format = Literal["pdf", "docx", "markdown", "html", "formex"]
 KINDS = ("regulation", "directive", "act", "contract", "guidance")
@@ -62,7 +63,10 @@ class UploadLimits:
 def check_doc_id(doc_id: str, corpus_ids: set[str]) -> None:
     """A lowercase slug that names no corpus document."""
     if not DOC_ID.match(doc_id or ""):
-        raise UploadError("invalid_doc_id", f"doc_id {doc_id!r} must match {DOC_ID_PATTERN} (lowercase letters, digits, '-')", "doc_id"
+        raise UploadError(
+            "invalid_doc_id",
+            f"doc_id {doc_id!r} must match {DOC_ID_PATTERN} (lowercase letters, digits, '-')",
+            "doc_id",
         )
     if doc_id in corpus_ids:
         raise UploadError("doc_id_taken", f"doc_id {doc_id!r} is a corpus document; choose another id", "doc_id")
@@ -75,8 +79,7 @@ def check_filename(name: str | None) -> str:
     if len(name) > 255:
         raise UploadError("invalid_filename", "the file name is longer than 255 characters")
     if "/" in name or "\\" in name or name.strip() in (".", "..") or name.startswith("."):
-        raise UploadError("invalid_filename", f"the file name {name!r} contains a path; send the bare file name", "file"
-        )
+        raise UploadError("invalid_filename", f"the file name {name!r} contains a path; send the bare file name")
     if any(unicodedata.category(ch)[0] == "C" for ch in name):
         raise UploadError("invalid_filename", "the file name contains control characters")
     return unicodedata.normalize("NFC", name)
@@ -88,9 +91,8 @@ def format_of(filename: str) -> Format:
     for extension, fmt in sorted(EXTENSIONS.items(), key=lambda item: -len(item[0])):
         if lower.endswith(extension):
             return fmt
-    raise UploadError("unsupported_type",
-        f"{filename!r}: unsupported file type; send one of {', '.join(sorted(EXTENSIONS))}",
-        "file",
+    raise UploadError(
+        "unsupported_type", f"{filename!r}: unsupported file type; send one of {', '.join(sorted(EXTENSIONS))}"
     )
 
 
@@ -125,16 +127,14 @@ def check_type(path: Path, filename: str, content_type: str | None) -> Format:
     fmt = format_of(filename)
     declared = (content_type or "").split(";")[0].strip().lower()
     if declared not in _GENERIC_TYPES and declared not in CONTENT_TYPES[fmt]:
-        raise UploadError("type_mismatch", f"{filename!r}: the Content-Type {declared} does not match a {fmt} file", "file"
-        )
+        raise UploadError("type_mismatch", f"{filename!r}: the Content-Type {declared} does not match a {fmt} file")
     with path.open("rb") as handle:
         head = handle.read(4096)
     if not head.strip():
         raise UploadError("empty_file", f"{filename!r}: the file is empty")
     found = _sniff(head)
     if found not in _EXPECTED_SNIFF[fmt] and not (fmt == "markdown" and found == "binary"):
-        raise UploadError("type_mismatch", f"{filename!r}: named a {fmt} file, but its content is {found}", "file"
-        )
+        raise UploadError("type_mismatch", f"{filename!r}: named a {fmt} file, but its content is {found}")
     if fmt == "markdown" and (found in ("pdf", "zip") or head.lstrip().lower().startswith((b"<?xml", b"<!doctype html", b"<html"))):
         raise UploadError("type_mismatch", f"{filename!r}: named a Markdown file, but its content is {found}")
     return fmt
@@ -147,7 +147,8 @@ def read_utf8(path: Path, filename: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise UploadError("not_utf8", f"{filename!r}: not UTF-8 text (invalid byte at offset {exc.start}, line {line})", "file"
+        raise UploadError(
+            "not_utf8", f"{filename!r}: not UTF-8 text (invalid byte at offset {exc.start}, line {line})"
         ) from None
     if "\x00" in text:
         raise UploadError("type_mismatch", f"{filename!r}: binary data (NUL bytes) in a text file")
@@ -192,10 +193,10 @@ def _check_pdf(path: Path, filename: str, limits: UploadLimits) -> None:
             else:
                 budget -= len(raw)
             if budget < 0:
-                raise UploadError("decompression_bomb",
+                raise UploadError(
+                    "decompression_bomb",
                     f"{filename!r}: its streams unpack to more than {limits.max_uncompressed_bytes} bytes "
                     "(KB_UPLOAD_MAX_UNCOMPRESSED_BYTES): refused as a possible decompression bomb",
-                    "file",
                 )
     except UploadError:
         raise
@@ -223,13 +224,17 @@ def _check_xml(text: str, filename: str) -> None:
     from lxml import etree
 
     if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
-        raise UploadError("xml_entities", f"{filename!r}: XML with a DOCTYPE or entity declarations is refused (entities are never resolved)", "file"
+        raise UploadError(
+            "xml_entities",
+            f"{filename!r}: XML with a DOCTYPE or entity declarations is refused (entities are never resolved)",
         )
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         etree.fromstring(text.encode("utf-8"), parser)
     except etree.XMLSyntaxError as exc:
-        raise UploadError("unreadable_file", f"{filename!r}: not well-formed XML: {exc.msg} (line {exc.lineno})") from None
+        raise UploadError(
+            "unreadable_file", f"{filename!r}: not well-formed XML: {exc.msg} (line {exc.lineno})"
+        ) from None
 
 
 def _check_html(text: str, filename: str) -> None:
@@ -247,7 +252,9 @@ def _check_html(text: str, filename: str) -> None:
             raise UploadError("active_content", f"{filename!r}: HTML with <{el.tag.lower()}> is refused")
         for name, value in el.attrib.items():
             if name.lower().startswith("on") or re.match(r"\s*(javascript|vbscript|data):", value or "", re.IGNORECASE):
-                raise UploadError("active_content", f"{filename!r}: HTML with script in the {name!r} attribute of <{el.tag}> is refused", "file"
+                raise UploadError(
+                    "active_content",
+                    f"{filename!r}: HTML with script in the {name!r} attribute of <{el.tag}> is refused",
                 )
 
 
@@ -275,14 +282,14 @@ def check_content(path: Path, filename: str, fmt: Format, limits: UploadLimits) 
 
 def check_fields(kind: str, language: str, jurisdiction: str, scenarios: list[str], title: str) -> str:
     """The metadata sent with the file, each against its vocabulary; the title with its whitespace collapsed."""
-    from kb.scenarios import SCENARIO_IDS
-
     for field, value, valid in (("kind", kind, KINDS), ("language", language, LANGUAGES), ("jurisdiction", jurisdiction, JURISDICTIONS)):
         if value not in valid:
             raise UploadError(f"invalid_{field}", f"{field} {value!r} is not one of {', '.join(valid)}", field)
     for scenario in scenarios:
         if scenario not in SCENARIO_IDS:
-            raise UploadError("invalid_scenario", f"scenario {scenario!r} is not one of {', '.join(SCENARIO_IDS)}", "scenarios")
+            raise UploadError(
+                "invalid_scenario", f"scenario {scenario!r} is not one of {', '.join(SCENARIO_IDS)}", "scenarios"
+            )
     title = re.sub(r"\s+", " ", title or "").strip()
     if not 1 <= len(title) <= 300:
         raise UploadError("invalid_title", "title must be 1 to 300 characters", "title")
