@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
-from kb.store import Match
 
 COLLECTION = "naive-chunks"
 EMBED_WORDS = 380  # ~512 tokens: the model's window; what a HuggingFace pipeline would truncate to

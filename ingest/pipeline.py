@@ -34,8 +34,8 @@ from ingest.units import ParseError
 from ingest.writer import write_passages
 from kb.build_progress import BuildProgressFile
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
-from kb.store import Match
 from kb.timing import stage
 from kb.versions import TextInfo, settle_in_force
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
-from kb.store import Match
 from kb.timing import stage
 
 WRITE_BATCH = 256

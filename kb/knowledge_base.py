@@ -26,7 +26,8 @@ from kb.references import covers
 from kb.retrieval import RankedUnit, Retriever, SearchHit
 from kb.scenarios import in_profile, profile_refs
 from kb.settings import Settings
-from kb.store import Match, PassageStore, open_client
+from kb.match import Match
+from kb.store import PassageStore, open_client
 from kb.text import check_text
 from kb.timing import stage
 from kb.unit_index import UnitIndex

@@ -23,12 +23,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from kb.errors import NotBuiltError
+from kb.match import Match
 from kb.passage import Passage
 from kb.question import Question
 from kb.ranker import FEATURES, RankerModel, log1p, reciprocal
 from kb.references import covers
 from kb.scenarios import in_profile
-from kb.store import Match
 from kb.timing import stage
 from kb.unit_index import UnitIndex, unit_of
 

@@ -18,9 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kb.errors import InvalidFilterError
+from kb.match import Match
 from kb.references import is_reference, parse_reference
 from kb.scenarios import SCENARIO_IDS, Bilingual, scenario_label
-from kb.store import Match
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase

@@ -17,13 +17,14 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from kb.errors import StoreUnavailableError
+from kb.match import Match
 from kb.passage import Passage
 
 COLLECTION = "passages"
@@ -32,55 +33,29 @@ _PAGE = 5000
 _Call = TypeVar("_Call", bound=Callable[..., Any])
 
 
-Values = str | tuple[str, ...]  # one value, or any of several
-
-
-@dataclass(frozen=True)
-class Match:
-    """Which stored passages a call is about, in the domain's words; a field left None matches every passage.
-
-    A tuple matches any of its values. Only this module turns a Match into Chroma's `where` dialect, so the
-    store stays the one place that speaks to Chroma.
-    """
-
-    doc_id: Values | None = None
-    not_doc_id: str | None = None
-    origin: str | None = None  # "corpus" or "upload"
-    text_key: str | None = None
-    not_text_key: tuple[str, ...] | None = None
-    ref: Values | None = None
-    unit: Values | None = None
-    kind: Values | None = None
-    language: str | None = None
-    not_language: str | None = None
-    in_force: bool | None = None
-    order_from: int | None = None  # document order, inclusive
-    order_to: int | None = None
-    citing: bool = False  # only passages that cite another provision
-
-    def conditions(self) -> list[dict[str, Any]]:
-        """The Chroma conditions, one per field set, in field order."""
-        out: list[dict[str, Any]] = []
-        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
-            if value is None or (name == "citing" and not value):
-                continue
-            if name == "citing":
-                out.append({"cites": {"$ne": ""}})
-            elif name.startswith("not_"):
-                key = name.removeprefix("not_")
-                out.append({key: {"$nin": list(value)}} if isinstance(value, tuple) else {key: {"$ne": value}})
-            elif name == "order_from":
-                out.append({"order": {"$gte": value}})
-            elif name == "order_to":
-                out.append({"order": {"$lte": value}})
-            else:
-                out.append({name: {"$in": list(value)}} if isinstance(value, tuple) else {name: value})
-        return out
+def _conditions(match: Match) -> list[dict[str, Any]]:
+    """A Match in Chroma's `where` dialect: one condition per field set, in field order."""
+    out: list[dict[str, Any]] = []
+    for name, value in ((f.name, getattr(match, f.name)) for f in fields(match)):
+        if value is None or (name == "citing" and not value):
+            continue
+        if name == "citing":
+            out.append({"cites": {"$ne": ""}})
+        elif name.startswith("not_"):
+            key = name.removeprefix("not_")
+            out.append({key: {"$nin": list(value)}} if isinstance(value, tuple) else {key: {"$ne": value}})
+        elif name == "order_from":
+            out.append({"order": {"$gte": value}})
+        elif name == "order_to":
+            out.append({"order": {"$lte": value}})
+        else:
+            out.append({name: {"$in": list(value)}} if isinstance(value, tuple) else {name: value})
+    return out
 
 
 def _where(match: Match | None, *extra: dict[str, Any]) -> dict[str, Any] | None:
     """Chroma's `where` for a Match (and any conditions of the store's own): None, one condition, or an `$and`."""
-    conditions = [*extra, *(match.conditions() if match is not None else [])]
+    conditions = [*extra, *(_conditions(match) if match is not None else [])]
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from kb.store import Match
+from kb.match import Match
 
 if TYPE_CHECKING:
     from kb.passage import Passage

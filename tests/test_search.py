@@ -6,8 +6,8 @@ import pytest
 
 from kb.errors import InvalidFilterError, UnknownPassageError
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.references import covers
-from kb.store import Match
 
 pytestmark = pytest.mark.slow
 

@@ -25,8 +25,8 @@ import pytest
 
 from kb.build_progress import BuildProgress, read_build_progress
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.settings import Settings
-from kb.store import Match
 from tests.conftest import SUBSET, kb_env, write_subset_manifest
 from tests.servers import serve
 

@@ -3,7 +3,8 @@ Chroma's `where` dialect. These are the filters the callers wrote by hand before
 
 from __future__ import annotations
 
-from kb.store import Match, _where
+from kb.match import Match
+from kb.store import _where
 
 
 def test_no_match_is_no_filter() -> None:

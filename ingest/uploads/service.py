@@ -28,8 +28,8 @@ from ingest.uploads.passages import parse_upload
 from ingest.uploads.registry import UploadRecord, Uploads, now, sha256_of
 from ingest.writer import write_passages
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
-from kb.store import Match
 
 UPLOAD_WRITE_BATCH = 32  # small batches: progress shows, and a deletion stops a running ingest soon
 _BLOCK = 1024 * 1024
