@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
 
 COLLECTION = "naive-chunks"
@@ -53,7 +54,7 @@ class NaiveHit:
 
 def _texts(kb: KnowledgeBase) -> dict[str, list[Passage]]:
     by_text: dict[str, list[Passage]] = {}
-    for passage in kb.store.iter_passages({"in_force": True}):
+    for passage in kb.store.iter_passages(Match(in_force=True)):
         by_text.setdefault(passage.text_key, []).append(passage)
     for passages in by_text.values():
         passages.sort(key=lambda p: p.order)

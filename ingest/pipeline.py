@@ -26,22 +26,18 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from ingest.manifest import DocumentSpec, Manifest, TextSpec, load_manifest, resolve_files
 from ingest.parsers import get_parser
 from ingest.splitter import SPLITTER_VERSION, SplitError, split_units
-from ingest.upload import Uploads
+from ingest.uploads.registry import Uploads
 from ingest.units import ParseError
+from ingest.writer import write_passages
 from kb.build_progress import BuildProgressFile
-from kb.embedding import embed_passages
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.passage import Passage
 from kb.timing import stage
 from kb.versions import TextInfo, settle_in_force
-
-WRITE_BATCH = 256
-
 
 @dataclass
 class TextReport:
@@ -117,28 +113,6 @@ class _Both:
         return call
 
 
-_DIMS: dict[str, int] = {}
-
-
-def _dim(kb: KnowledgeBase) -> int:
-    """The embedding model's vector length (placeholders must have it), found once per model."""
-    model = kb.embedder.model_name
-    if model not in _DIMS:
-        _DIMS[model] = len(kb.embedder.get_text_embedding("dimension"))
-    return _DIMS[model]
-
-
-def placeholder_vectors(passage_ids: list[str], dim: int) -> np.ndarray:
-    """A stand-in vector per passage until it is embedded: random (seeded by the id) so the HNSW graph holds no
-    duplicates, and near-orthogonal to every query, so placeholders come last even before dense search skips them."""
-    rows = []
-    for pid in passage_ids:
-        seed = int.from_bytes(hashlib.sha256(pid.encode()).digest()[:8], "little")
-        vector = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
-        rows.append(vector / np.linalg.norm(vector))
-    return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
-
-
 def _fingerprint(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: int, model: str) -> str:
     """What a text's passages depend on: its files' bytes, its manifest entry, the splitter and the model."""
     digest = hashlib.sha256()
@@ -196,65 +170,6 @@ def parse_text(doc: DocumentSpec, text: TextSpec, files: list[Path], max_chars: 
     return split_units(units, doc, text, max_chars=max_chars, origin=origin)
 
 
-def write_passages(
-    kb: KnowledgeBase,
-    passages: list[Passage],
-    where: dict[str, Any],
-    on_embedded: Callable[[int, int], None] = lambda n, t: None,
-    on_start: Callable[[int], None] = lambda n: None,
-    batch: int = WRITE_BATCH,
-    placeholders: bool = False,
-) -> tuple[int, int, int]:
-    """Make the store hold exactly `passages` among those matching `where`: (embedded, reused, removed).
-
-    With `placeholders`, nothing is embedded: a passage with no vector to reuse is stored with a placeholder and
-    marked pending (the build's first pass), and the first number counts those; a later call without embeds them.
-    """
-    store, model = kb.store, kb.embedder.model_name
-    with stage("store_lookup"):
-        existing = store.hashes(where=where)
-        pending = set(store.pending(where)) if existing else set()
-    if placeholders:  # a placeholder already stored for the same record is as good as a new one
-        todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model)]
-    else:
-        todo = [p for p in passages if existing.get(p.passage_id) != p.record_hash(model) or p.passage_id in pending]
-    on_start(len(todo))
-    with stage("store_lookup"):
-        reusable = store.vectors_for_hashes(sorted({p.content_hash(model) for p in todo})) if todo else {}
-    embedded = reused = 0
-    for start in range(0, len(todo), batch):
-        chunk = todo[start : start + batch]
-        if placeholders:
-            have = [p for p in chunk if p.content_hash(model) in reusable]
-            held = [p for p in chunk if p.content_hash(model) not in reusable]
-            with stage("store_placeholders"):
-                if have:
-                    store.add(have, np.stack([reusable[p.content_hash(model)] for p in have]), model)
-                if held:
-                    store.add(held, placeholder_vectors([p.passage_id for p in held], _dim(kb)), model, pending=True)
-            embedded, reused = embedded + len(held), reused + len(have)
-            continue
-        # identical texts (another version, a piece repeated) embed once
-        need = list({p.content_hash(model): p for p in chunk if p.content_hash(model) not in reusable}.values())
-        size = kb.settings.embed_batch_size
-        for first in range(0, len(need), size):  # batch by batch, so the progress moves as the encoder does
-            part = need[first : first + size]
-            with stage("embed"):
-                vectors = embed_passages(kb.embedder, [p.indexed_text for p in part])
-            for passage, vector in zip(part, vectors, strict=True):
-                reusable[passage.content_hash(model)] = vector
-            embedded += len(part)
-            on_embedded(len(part), sum(len(p.indexed_text) for p in part) // 4)
-        reused += len(chunk) - len(need)
-        with stage("store_write"):
-            store.add(chunk, np.stack([reusable[p.content_hash(model)] for p in chunk]), model)
-    wanted = {p.passage_id for p in passages}
-    stale = [pid for pid in existing if pid not in wanted]
-    with stage("store_write"):
-        store.delete(stale)
-    return embedded, reused, len(stale)
-
-
 def ingest(
     kb: KnowledgeBase,
     corpus_dir: Path,
@@ -297,13 +212,13 @@ def _ingest_texts(
     kb.store.set_embedding_model(model)
     max_chars = kb.settings.max_passage_chars
     uploaded = {record.doc_id for record in Uploads(kb.settings.data_dir).all()}
-    stored: list[tuple[TextReport, list[Passage], dict[str, Any], str]] = []  # what the second pass embeds
+    stored: list[tuple[TextReport, list[Passage], Match, str]] = []  # what the second pass embeds
     for doc in documents:
         for text in doc.texts:
             key = text.key(doc.doc_id)
             entry = TextReport(key=key, doc_id=doc.doc_id, language=text.language, version=text.version)
             report.texts.append(entry)
-            where = {"text_key": key}
+            where = Match(text_key=key)
             if doc.doc_id in uploaded:  # its passages would mix with the upload's under one doc id
                 entry.error = (
                     f"{manifest_path}: documents[{doc.doc_id}]: the doc id belongs to an uploaded document; "
@@ -339,14 +254,14 @@ def _ingest_texts(
     report.settled = settle_in_force(kb.store, model, texts)
     if only is None:
         known = [t.key(d.doc_id) for d in manifest.documents for t in d.texts]
-        orphans = list(kb.store.hashes({"$and": [{"origin": "corpus"}, {"text_key": {"$nin": known}}]}))
+        orphans = list(kb.store.hashes(Match(origin="corpus", not_text_key=tuple(known))))
         kb.store.delete(orphans)
         report.pruned = len(orphans)
     # keyword search over every text from here on; dense search over what has its vector
     with stage("keyword_index"):
         report.keyword_index_rebuilt = kb.refresh_keyword_index()
     keys = {entry.key for entry, *_ in stored}
-    to_embed = sum(1 for key in kb.store.pending({"origin": "corpus"}).values() if key in keys) if stored else 0
+    to_embed = sum(1 for key in kb.store.pending(Match(origin="corpus")).values() if key in keys) if stored else 0
     progress.indexed(sum(t.passages for t in report.texts if not t.error), to_embed)
 
     for entry, passages, where, fingerprint in stored:

@@ -130,38 +130,24 @@ def _ingest_upload(
     remove: str | None,
     as_json: bool,
 ) -> None:
-    """`kb ingest --file` / `--remove`: the upload checks, registry and audit log of the API, from the command line."""
+    """`kb ingest --file` / `--remove`: the upload service of the API (ingest/uploads/service.py), from the command line."""
     import getpass
-    import shutil
 
-    from ingest.upload import (
-        UploadLimits,
-        UploadRejected,
-        Uploads,
-        accept_upload,
-        corpus_doc_ids,
-        delete_upload,
-        describe,
-        ingest_upload,
-        sha256_of,
-    )
+    from ingest.uploads.errors import UploadError
+    from ingest.uploads.registry import describe
+    from ingest.uploads.service import DocumentFields, UploadService
     from kb.errors import KBError
     from service.audit import AuditLog
     from service.config import ServiceSettings
 
     kb = _kb()
-    service = ServiceSettings()
-    limits = UploadLimits(service.upload_max_bytes, service.upload_max_uncompressed_bytes, service.upload_max_pages)
-    uploads = Uploads(kb.settings.data_dir)
-    audit = AuditLog(service.audit_log or kb.settings.data_dir / "audit.jsonl")
+    settings = ServiceSettings()
+    audit = AuditLog(settings.audit_log or kb.settings.data_dir / "audit.jsonl")
+    service = UploadService(kb, settings.upload_limits, audit, status_of=_refusal_status)
     who = f"cli:{getpass.getuser()}"
     try:
         if remove is not None:
-            if uploads.get(remove) is None:
-                where = "a corpus document: change the manifest instead" if remove in corpus_doc_ids(kb) else "not an uploaded document"
-                _err(f"--remove {remove}: {where}")
-            removed = delete_upload(kb, uploads, remove)
-            audit.write(who=who, action="delete", outcome="deleted", doc_id=remove)
+            removed = service.delete(remove, who)
             if as_json:
                 _print_json({"doc_id": remove, "deleted": True, "passages_removed": removed})
             else:
@@ -172,41 +158,39 @@ def _ingest_upload(
             _err("--file needs --doc-id and --title")
         if not file.is_file():
             _err(f"--file {file}: no such file")
-        existing = uploads.get(doc_id)
-        if existing is not None and existing.sha256 != sha256_of(file):
-            if not replace:
-                _err(f"--doc-id {doc_id} is already uploaded with another file; pass --replace to replace it")
-            delete_upload(kb, uploads, doc_id)
-            audit.write(who=who, action="delete", outcome="deleted", doc_id=doc_id, sha256=existing.sha256)
-            existing = None
-        if existing is None:
-            if file.stat().st_size > limits.max_bytes:
-                raise UploadRejected(413, "file_too_large", f"{file.name}: larger than {limits.max_bytes} bytes (KB_UPLOAD_MAX_BYTES)")
-            with uploads.staged() as staged:
-                shutil.copyfile(file, staged)
-                record, passages = accept_upload(
-                    kb, uploads, staged, filename=file.name, content_type=None, doc_id=doc_id, title=title, kind=kind,
-                    language=lang, jurisdiction=jurisdiction, scenarios=scenarios, uploaded_by=who, limits=limits,
-                )
-            audit.write(who=who, action="upload", outcome="accepted", doc_id=doc_id, sha256=record.sha256, size=record.bytes)
-        else:
-            passages = None  # the same file again: a rerun after a kill finishes the job
-            if existing.status == "failed":
-                uploads.update(doc_id, status="queued", error=None)
-        done = ingest_upload(kb, uploads, doc_id, limits, passages)
-    except UploadRejected as exc:
-        audit.write(who=who, action="upload", outcome="rejected", doc_id=doc_id, status=exc.status, code=exc.code)
-        _err(str(exc))
+        fields = DocumentFields(doc_id, title, kind, lang, jurisdiction, tuple(scenarios))
+        done = service.put_file(file, fields, who, replace=replace)
+    except UploadError as exc:
+        _err(_refusal_message(exc, remove, doc_id))
     except KBError as exc:
         _err(str(exc))
     assert done is not None
-    audit.write(who=who, action="ingest", outcome=done.status, doc_id=doc_id, sha256=done.sha256, size=done.bytes)
     if as_json:
         _print_json(describe(done))
     else:
         print(f"{doc_id}: {done.status}, {done.passages} passages" + (f" ({done.error})" if done.error else ""), file=sys.stderr)
     if done.status != "ready":
         raise typer.Exit(1)
+
+
+def _refusal_status(outcome: str, code: str | None) -> int | None:
+    """The status the audit log records for an outcome of the command line: none is an HTTP answer, but a
+    refusal is recorded with the status the API gives it."""
+    from service.errors import upload_status
+
+    return upload_status(outcome, code) if outcome == "rejected" else None
+
+
+def _refusal_message(exc: Exception, remove: str | None, doc_id: str | None) -> str:
+    """A refused upload or removal in the command line's words: its options, where the service names the API's fields."""
+    code = getattr(exc, "code", None)
+    if remove is not None and code == "corpus_document":
+        return f"--remove {remove}: a corpus document: change the manifest instead"
+    if remove is not None and code == "unknown_document":
+        return f"--remove {remove}: not an uploaded document"
+    if code == "replace_needed":
+        return f"--doc-id {doc_id} is already uploaded with another file; pass --replace to replace it"
+    return str(exc)
 
 
 @app.command()

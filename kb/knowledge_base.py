@@ -26,6 +26,7 @@ from kb.references import covers
 from kb.retrieval import RankedUnit, Retriever, SearchHit
 from kb.scenarios import in_profile, profile_refs
 from kb.settings import Settings
+from kb.match import Match
 from kb.store import PassageStore, open_client
 from kb.text import check_text
 from kb.timing import stage
@@ -415,7 +416,7 @@ class KnowledgeBase:
     def _unit_cache(self) -> Any:
         @lru_cache(maxsize=512)
         def find(stamp: str, unit: str) -> tuple[Passage, ...]:
-            return tuple(self.store.find({"unit": unit}))
+            return tuple(self.store.find(Match(unit=unit)))
 
         return find
 
@@ -427,20 +428,14 @@ class KnowledgeBase:
 
     def parallel_versions(self, passage: Passage) -> list[Passage]:
         """The same reference in the other languages (same version label where there is one)."""
-        others = self.store.find({"$and": [{"ref": passage.ref}, {"language": {"$ne": passage.language}}]})
+        others = self.store.find(Match(ref=passage.ref, not_language=passage.language))
         others.sort(key=lambda p: (p.version != passage.version, not p.in_force, p.language, p.piece))
         return others
 
     def neighbours(self, passage: Passage, before: int = 1, after: int = 1) -> list[Passage]:
         """The passages just before and after in the same text."""
         found = self.store.find(
-            {
-                "$and": [
-                    {"text_key": passage.text_key},
-                    {"order": {"$gte": passage.order - before}},
-                    {"order": {"$lte": passage.order + after}},
-                ]
-            }
+            Match(text_key=passage.text_key, order_from=passage.order - before, order_to=passage.order + after)
         )
         return sorted((p for p in found if p.passage_id != passage.passage_id), key=lambda p: p.order)
 
@@ -469,7 +464,7 @@ class KnowledgeBase:
         cached = self.__dict__.get("_reverse_citations")
         if cached is None or cached[0] != stamp:  # rebuilt when the store changes (the keyword index follows it)
             reverse: dict[str, set[str]] = {}
-            for passage in self.store.find({"$and": [{"cites": {"$ne": ""}}, {"in_force": True}]}):
+            for passage in self.store.find(Match(in_force=True, citing=True)):
                 for cited in passage.cites:
                     reverse.setdefault(cited, set()).add(passage.ref)
             cached = self.__dict__["_reverse_citations"] = (stamp, reverse)
@@ -508,10 +503,8 @@ class KnowledgeBase:
         # an over-fetch of 1,000 filtered from the keyword index's fields costs 10 ms; Chroma's own filter 100 ms
         chosen = _one_per_unit([(pid, s) for pid, s in self.store.query(vector, 1000) if wanted(pid)], k)
         if len(chosen) < k:  # too few articles left after the filter: let Chroma filter
-            conditions: list[dict[str, Any]] = [{"doc_id": {"$ne": own}}, {"in_force": True}]
-            if kinds:
-                conditions.append({"kind": {"$in": kinds}})
-            chosen = _one_per_unit(self.store.query(vector, 10 * k, {"$and": conditions}), k)
+            others = Match(not_doc_id=own, in_force=True, kind=tuple(kinds) if kinds else None)
+            chosen = _one_per_unit(self.store.query(vector, 10 * k, others), k)
         known = self._passages_by_id([pid for pid, _ in chosen])
         hits = [SearchHit(passage=known[pid], score=s, dense_score=s) for pid, s in chosen if pid in known]
         return self.retriever._in_language(hits, language) if language else hits

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from kb.errors import NotBuiltError
+from kb.match import Match
 from kb.passage import Passage
 from kb.question import Question
 from kb.ranker import FEATURES, RankerModel, log1p, reciprocal
@@ -470,14 +471,8 @@ class Retriever:
             kept = [(pid, s) for pid, s in found if self.kb.keywords.passes(pid, None, None, None, in_force_only)]
             if len(kept) >= n or len(found) < 2 * n:
                 return kept[:n]
-        conditions: list[dict[str, Any]] = []
-        for name, value in (("doc_id", doc), ("kind", kind), ("language", language)):
-            if value is not None:
-                conditions.append({name: value})
-        if in_force_only:
-            conditions.append({"in_force": True})
-        where = conditions[0] if len(conditions) == 1 else ({"$and": conditions} if conditions else None)
-        return self.kb.store.query(vector, n, where)
+        match = Match(doc_id=doc, kind=kind, language=language, in_force=True if in_force_only else None)
+        return self.kb.store.query(vector, n, match)
 
     def _named_first(
         self, query: str, hits: list[SearchHit], doc: str | None, kind: str | None, language: str | None, in_force_only: bool
@@ -717,7 +712,7 @@ class Retriever:
         foreign = [h.passage.ref for h in hits if h.passage.language != language]
         parallel: dict[str, list[Passage]] = {}
         if foreign:
-            for p in self.kb.store.find({"ref": {"$in": sorted(set(foreign))}}):  # the language filtered here: cheaper
+            for p in self.kb.store.find(Match(ref=tuple(sorted(set(foreign))))):  # the language filtered here: cheaper
                 if p.language == language:
                     parallel.setdefault(p.ref, []).append(p)
         out: list[SearchHit] = []

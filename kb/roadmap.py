@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kb.errors import InvalidFilterError
+from kb.match import Match
 from kb.references import is_reference, parse_reference
 from kb.scenarios import SCENARIO_IDS, Bilingual, scenario_label
 
@@ -468,7 +469,7 @@ def resolve_references(kb: KnowledgeBase | None, refs: Iterable[str], language: 
     # Most references are a passage's own ref or the ref of its first paragraph (`art-26` -> `art-26.1`,
     # `section-16` -> `section-16.0`): ask for those exactly, which is fast; a whole unit only for the rest.
     candidates = sorted({f"{ref}{suffix}" for ref in wanted for suffix in ("", ".0", ".1")})
-    found = kb.store.find({"$and": [{"ref": {"$in": candidates}}, {"in_force": True}]})
+    found = kb.store.find(Match(ref=tuple(candidates), in_force=True))
     out: dict[str, dict[str, Any]] = {}
 
     def pick(ref: str, passages: list[Any]) -> None:
@@ -483,7 +484,7 @@ def resolve_references(kb: KnowledgeBase | None, refs: Iterable[str], language: 
     if rest:
         units = sorted({parse_reference(ref).locator.split(".")[0] for ref in rest})
         docs = sorted({parse_reference(ref).doc_id for ref in rest})
-        more = kb.store.find({"$and": [{"unit": {"$in": units}}, {"doc_id": {"$in": docs}}, {"in_force": True}]})
+        more = kb.store.find(Match(doc_id=tuple(docs), unit=tuple(units), in_force=True))
         for ref in rest:
             pick(ref, more)
     return out

@@ -17,18 +17,48 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from kb.errors import StoreUnavailableError
+from kb.match import Match
 from kb.passage import Passage
 
 COLLECTION = "passages"
 PENDING = "pending"  # metadata key of a passage stored before its vector (true only on those)
 _PAGE = 5000
 _Call = TypeVar("_Call", bound=Callable[..., Any])
+
+
+def _conditions(match: Match) -> list[dict[str, Any]]:
+    """A Match in Chroma's `where` dialect: one condition per field set, in field order."""
+    out: list[dict[str, Any]] = []
+    for name, value in ((f.name, getattr(match, f.name)) for f in fields(match)):
+        if value is None or (name == "citing" and not value):
+            continue
+        if name == "citing":
+            out.append({"cites": {"$ne": ""}})
+        elif name.startswith("not_"):
+            key = name.removeprefix("not_")
+            out.append({key: {"$nin": list(value)}} if isinstance(value, tuple) else {key: {"$ne": value}})
+        elif name == "order_from":
+            out.append({"order": {"$gte": value}})
+        elif name == "order_to":
+            out.append({"order": {"$lte": value}})
+        else:
+            out.append({name: {"$in": list(value)}} if isinstance(value, tuple) else {name: value})
+    return out
+
+
+def _where(match: Match | None, *extra: dict[str, Any]) -> dict[str, Any] | None:
+    """Chroma's `where` for a Match (and any conditions of the store's own): None, one condition, or an `$and`."""
+    conditions = [*extra, *(_conditions(match) if match is not None else [])]
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 def _chroma_settings() -> Any:
@@ -175,19 +205,18 @@ class PassageStore:
             self.collection.modify(metadata=metadata)
 
     @_reaching_store
-    def hashes(self, where: dict[str, Any] | None = None) -> dict[str, str]:
-        """Passage id -> record hash of every stored passage (matching `where`)."""
+    def hashes(self, match: Match | None = None) -> dict[str, str]:
+        """Passage id -> record hash of every stored passage (matching `match`)."""
         out: dict[str, str] = {}
-        for batch in self._pages(where=where, include=["metadatas"]):
+        for batch in self._pages(where=_where(match), include=["metadatas"]):
             for pid, meta in zip(batch["ids"], batch["metadatas"], strict=True):
                 out[pid] = (meta or {}).get("record_hash", "")
         return out
 
     @_reaching_store
-    def pending(self, where: dict[str, Any] | None = None) -> dict[str, str]:
+    def pending(self, match: Match | None = None) -> dict[str, str]:
         """Passage id -> text key of every stored passage that has no vector yet (a placeholder, see `add`)."""
-        condition: dict[str, Any] = {PENDING: True} if where is None else {"$and": [{PENDING: True}, where]}
-        result = self.collection.get(where=condition, include=["metadatas"])
+        result = self.collection.get(where=_where(match, {PENDING: True}), include=["metadatas"])
         return {pid: (meta or {}).get("text_key", "") for pid, meta in zip(result["ids"], result["metadatas"], strict=True)}
 
     @_reaching_store
@@ -213,9 +242,9 @@ class PassageStore:
                     found[pid] = np.asarray(vector, dtype=np.float32)
         return found
 
-    def iter_passages(self, where: dict[str, Any] | None = None) -> Iterator[Passage]:
-        """Every stored passage (matching `where`), page by page."""
-        for batch in self._pages(where=where, include=["metadatas", "documents"]):
+    def iter_passages(self, match: Match | None = None) -> Iterator[Passage]:
+        """Every stored passage (matching `match`), page by page."""
+        for batch in self._pages(where=_where(match), include=["metadatas", "documents"]):
             for meta, text in zip(batch["metadatas"], batch["documents"], strict=True):
                 yield Passage.from_metadata(meta, text or "")
 
@@ -232,9 +261,9 @@ class PassageStore:
         return [by_id[pid] for pid in passage_ids if pid in by_id]
 
     @_reaching_store
-    def find(self, where: dict[str, Any], limit: int | None = None) -> list[Passage]:
-        """Passages whose metadata match `where` (Chroma's where syntax)."""
-        result = self.collection.get(where=where, limit=limit, include=["metadatas", "documents"])
+    def find(self, match: Match, limit: int | None = None) -> list[Passage]:
+        """Passages that `match`."""
+        result = self.collection.get(where=_where(match), limit=limit, include=["metadatas", "documents"])
         return [Passage.from_metadata(m, t or "") for m, t in zip(result["metadatas"], result["documents"], strict=True)]
 
     def _pages(self, where: dict[str, Any] | None, include: list[str]) -> Iterator[dict[str, Any]]:
@@ -290,13 +319,13 @@ class PassageStore:
     # --- dense search -------------------------------------------------------------
 
     @_reaching_store
-    def query(self, vector: np.ndarray, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-        """Ids of the nearest passages to `vector` with their cosine similarity, best first.
+    def query(self, vector: np.ndarray, k: int, match: Match | None = None) -> list[tuple[str, float]]:
+        """Ids of the nearest passages to `vector` (among those that `match`) with their cosine similarity, best first.
 
         Only ids and distances come back: fetching metadata and text for every candidate cost ten times the
         search itself; the caller fetches the few passages it keeps with `get`.
         """
-        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, where=where or None, include=["distances"])
+        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=k, where=_where(match), include=["distances"])
         # Chroma computes float32 distances; the embedded client hands them over as such, the HTTP client as JSON
         # decimals: rounding both to float32 makes the two modes give the very same scores. Equal vectors (the
         # same text in two versions) tie: the passage id breaks the tie, as the fusion does, whatever HNSW's order.

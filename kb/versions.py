@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from kb.match import Match
+
 if TYPE_CHECKING:
     from kb.passage import Passage
 
@@ -108,7 +110,7 @@ def settle_in_force(store: Any, model: str, texts: Iterable[TextInfo]) -> int:
     for doc_id, doc_texts in by_doc.items():
         if len(doc_texts) < 2:
             continue  # one text: in force as its manifest entry says, nothing to settle
-        passages = store.find({"$and": [{"doc_id": doc_id}, {"origin": "corpus"}]})
+        passages = store.find(Match(doc_id=doc_id, origin="corpus"))
         wanted = settled_in_force(doc_texts, passages)
         stale = [p for p in passages if p.passage_id in wanted and p.in_force != wanted[p.passage_id]]
         if not stale:

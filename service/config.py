@@ -12,6 +12,8 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from kb.settings import EnvSettings
 
+from ingest.uploads.checks import UploadLimits
+
 
 class ServiceSettings(EnvSettings):
     """Read from `KB_`-prefixed environment variables (and `.env`), like the knowledge base's settings."""
@@ -59,7 +61,7 @@ class ServiceSettings(EnvSettings):
         "log drops query strings and no question is logged.",
     )
 
-    # --- document uploads and who may write (service/auth.py, service/audit.py, ingest/upload.py) ---
+    # --- document uploads and who may write (service/auth.py, service/audit.py, ingest/uploads/) ---
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Keys that may call the write endpoints (KB_API_KEYS, comma-separated), each stored hashed as "
@@ -84,6 +86,11 @@ class ServiceSettings(EnvSettings):
         description="Most bytes an upload's PDF streams or DOCX archive may unpack to (KB_UPLOAD_MAX_UNCOMPRESSED_BYTES).",
     )
     upload_max_pages: int = Field(default=1000, ge=1, description="Most pages of an uploaded PDF (KB_UPLOAD_MAX_PAGES).")
+
+    @property
+    def upload_limits(self) -> UploadLimits:
+        """The three upload limits, as the upload checks take them."""
+        return UploadLimits(self.upload_max_bytes, self.upload_max_uncompressed_bytes, self.upload_max_pages)
 
     @field_validator("api_keys", "forwarded_allow_ips", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
     {"error": {"status": 422, "code": "invalid_scenario", "message": "...", "field": "scenario", "valid": [...]}}
 
-The core raises named errors (kb/errors.py); they are translated here once.
+The core raises named errors (kb/errors.py), the uploads an `UploadError` with a code (ingest/uploads/errors.py);
+they are translated here once, the uploads' codes by the one table `UPLOAD_STATUS`.
 FastAPI's own validation errors get the same shape, and anything unexpected is
 logged and answered with a plain 500: never a stack trace to the client.
 
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ingest.uploads.errors import UploadError
 from kb.abstention import NotCalibratedError
 from kb.errors import (
     EmbeddingMismatchError,
@@ -58,6 +60,42 @@ _HTTP_CODES = {
 }
 
 
+# The HTTP status of each reason an upload or a removal is refused (ingest/uploads/errors.py): the one table.
+UPLOAD_STATUS: dict[str, int] = {
+    "invalid_doc_id": 422,
+    "doc_id_taken": 409,
+    "replace_needed": 409,
+    "invalid_kind": 422,
+    "invalid_language": 422,
+    "invalid_jurisdiction": 422,
+    "invalid_scenario": 422,
+    "invalid_title": 422,
+    "invalid_filename": 422,
+    "file_too_large": 413,
+    "unsupported_type": 415,
+    "type_mismatch": 415,
+    "empty_file": 422,
+    "not_utf8": 422,
+    "unreadable_file": 422,
+    "encrypted_file": 422,
+    "too_many_pages": 422,
+    "decompression_bomb": 422,
+    "xml_entities": 422,
+    "active_content": 422,
+    "unknown_document": 404,
+    "corpus_document": 409,
+}
+_ANSWERED = {"accepted": 202, "deleted": 200}  # what a write the API carried out answers
+
+
+def upload_status(outcome: str, code: str | None) -> int | None:
+    """The HTTP status the API answers an upload outcome with, as the audit log records it: a refusal's by its
+    code, an accepted upload 202, a removal 200; None for what no request waits for (the background ingest)."""
+    if outcome == "rejected" and code is not None:
+        return UPLOAD_STATUS[code]
+    return _ANSWERED.get(outcome)
+
+
 class ApiError(StarletteHTTPException):
     """An HTTP error a route or its guard raises with its own code and field (401 no_api_key, 409 doc_id_taken ...).
 
@@ -70,6 +108,11 @@ class ApiError(StarletteHTTPException):
         super().__init__(status_code=status, detail=message, headers=headers)
         self.code = code
         self.field = field
+
+
+def upload_error(exc: UploadError) -> ApiError:
+    """A refused upload or removal as the API answers it: its status from the table above, its code and field."""
+    return ApiError(UPLOAD_STATUS[exc.code], exc.code, str(exc), field=exc.field)
 
 
 def error_body(

@@ -29,7 +29,7 @@ class UploadWorker:
 
     def submit(self, job: Job) -> None:
         """Queue a job. A killed process loses only the queue: the upload records keep their state and the next
-        start finishes them (`ingest.upload.resume_pending`)."""
+        start finishes them (`ingest.uploads.service.UploadService.resume`)."""
         with self._starting:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)

@@ -6,6 +6,7 @@ import pytest
 
 from kb.errors import InvalidFilterError, UnknownPassageError
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.references import covers
 
 pytestmark = pytest.mark.slow
@@ -68,7 +69,7 @@ def test_passages_carry_provenance(small_kb: KnowledgeBase) -> None:
     assert passage.version == "consolidated 2026-07-27" and passage.url and "02024R1689-20260727" in passage.url
     cites = small_kb.passages_for_ref("ai-act:art-26", language="en")
     assert any("ai-act:art-72" in p.cites or "ai-act:art-73" in p.cites for p in cites)
-    pages = [p.page for p in small_kb.store.find({"doc_id": "hleg-ethics-guidelines"})]
+    pages = [p.page for p in small_kb.store.find(Match(doc_id="hleg-ethics-guidelines"))]
     assert pages and all(isinstance(n, int) and 10 <= n <= 15 for n in pages)
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from kb.build_progress import BuildProgress, read_build_progress
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.settings import Settings
 from tests.conftest import SUBSET, kb_env, write_subset_manifest
 from tests.servers import serve
@@ -159,8 +160,7 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
 
     # 4. the same store as an uninterrupted build of these texts (the session's subset knowledge base)
     resumed = KnowledgeBase(Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=manifest))
-    where = {"doc_id": {"$in": sorted(BUILD_SUBSET)}}
-    reference = small_kb.store.hashes(where)
+    reference = small_kb.store.hashes(Match(doc_id=tuple(sorted(BUILD_SUBSET))))
     assert resumed.store.hashes() == reference  # the same passage ids with the same records
     assert resumed.store.pending() == {}
     assert resumed.store.count() == len(reference) == len(resumed.keywords.rows)

@@ -17,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from ingest.upload import UPLOAD_WRITE_BATCH, UploadLimits, Uploads, parse_upload
+from ingest.uploads.checks import UploadLimits
+from ingest.uploads.passages import parse_upload
+from ingest.uploads.registry import Uploads
+from ingest.uploads.service import UPLOAD_WRITE_BATCH
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 from tests.conftest import kb_env

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.upload import Uploads
+from ingest.uploads.registry import Uploads
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 from tests.conftest import kb_env

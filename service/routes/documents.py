@@ -2,8 +2,8 @@
 
 Writes (POST, DELETE) need an API key with write rights, checked before the body
 is read (service/auth.py), and are written to the audit log (service/audit.py).
-An upload is checked whole before anything is kept (ingest/upload.py) and then
-embedded by the process's upload worker (service/upload_worker.py), one after another;
+The upload flow itself, audit included, is ingest/uploads/service.py: an upload is checked whole before
+anything is kept, then embedded by the process's upload worker (service/upload_worker.py), one after another;
 `GET /api/documents/{doc_id}` shows how far it got.
 At startup the router finishes uploads and deletions a killed process left behind.
 """
@@ -18,25 +18,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, File, Form, Path, Request, Response, UploadFile
 
-from ingest.upload import (
-    DOC_ID_PATTERN,
-    UploadLimits,
-    UploadRejected,
-    Uploads,
-    accept_upload,
-    corpus_doc_ids,
-    delete_upload,
-    describe,
-    ingest_upload,
-    resume_pending,
-)
+from ingest.uploads.checks import DOC_ID_PATTERN
+from ingest.uploads.errors import UploadError
+from ingest.uploads.registry import Uploads, describe
+from ingest.uploads.service import DocumentFields, UploadService
 from kb.knowledge_base import KnowledgeBase
-from kb.passage import Passage
-from service.audit import AuditLog
 from service.auth import AuthFirstRoute, WriteKey, audit_log
 from service.config import ServiceSettings
 from service.deps import KB, BuiltKB
-from service.errors import ApiError
+from service.errors import ApiError, upload_error, upload_status
 from service.schemas import DocumentDeletedOut, DocumentOut, DocumentStatusOut, ErrorBody
 from service.upload_worker import UploadWorker
 
@@ -48,11 +38,12 @@ async def _finish_pending(app: FastAPI) -> AsyncIterator[None]:
     """Uploads a killed process left queued, half-ingested or half-deleted are finished in the background."""
     kb: KnowledgeBase | None = getattr(app.state, "kb", None)
     if kb is not None and Uploads(kb.settings.data_dir).all():
-        limits = _limits(app.state.service_settings)
+        settings: ServiceSettings = app.state.service_settings
+        service = UploadService(kb, settings.upload_limits)
 
         def run() -> None:
             try:
-                done = resume_pending(kb, Uploads(kb.settings.data_dir), limits)
+                done = service.resume()
                 if done:
                     log.info("finished pending uploads: %s", ", ".join(done))
             except Exception:  # the records keep their state; the next start tries again
@@ -80,18 +71,6 @@ Kind = Literal["regulation", "directive", "act", "contract", "guidance"]
 Scenario = Literal["behov", "prototype", "demo", "loesning"]
 
 
-def _limits(settings: ServiceSettings) -> UploadLimits:
-    return UploadLimits(
-        max_bytes=settings.upload_max_bytes,
-        max_uncompressed_bytes=settings.upload_max_uncompressed_bytes,
-        max_pages=settings.upload_max_pages,
-    )
-
-
-def _rejected(exc: UploadRejected) -> ApiError:
-    return ApiError(exc.status, exc.code, str(exc), field=exc.field)
-
-
 @router.get(
     "/documents",
     response_model=list[DocumentOut],
@@ -102,20 +81,10 @@ def list_documents(kb: BuiltKB) -> list[dict]:
     return [{"doc_id": doc_id, **doc} for doc_id, doc in kb.stats()["documents"].items()]
 
 
-def _ingest_in_background(
-    kb: KnowledgeBase, uploads: Uploads, doc_id: str, limits: UploadLimits, audit: AuditLog, passages: list[Passage]
-) -> None:
-    record = ingest_upload(kb, uploads, doc_id, limits, passages)
-    if record is not None and record.status in ("ready", "failed"):
-        audit.write(
-            who=record.uploaded_by,
-            action="ingest",
-            outcome=record.status,
-            doc_id=doc_id,
-            sha256=record.sha256,
-            size=record.bytes,
-            code="ingest_failed" if record.status == "failed" else None,
-        )
+def _uploads(request: Request, kb: KnowledgeBase) -> UploadService:
+    """The upload service of this request: the service's limits, its audit log with the status of each answer."""
+    settings: ServiceSettings = request.app.state.service_settings
+    return UploadService(kb, settings.upload_limits, audit_log(request), status_of=upload_status)
 
 
 @router.post(
@@ -148,46 +117,15 @@ def upload_document(
     jurisdiction: Annotated[Literal["DK", "EU"], Form(description="Whose rules it states")] = "DK",
     scenarios: Annotated[list[Scenario] | None, Form(description="Scenarios it matters in (repeat the field)")] = None,
 ) -> dict[str, Any]:
-    settings: ServiceSettings = request.app.state.service_settings
-    limits = _limits(settings)
-    uploads = Uploads(kb.settings.data_dir)
-    audit = audit_log(request)
-    with uploads.staged() as staged:
-        size = 0
-        try:
-            with staged.open("wb") as out:
-                while block := file.file.read(1024 * 1024):
-                    size += len(block)
-                    if size > limits.max_bytes:
-                        raise UploadRejected(
-                            413,
-                            "file_too_large",
-                            f"the file is larger than the limit of {limits.max_bytes} bytes (KB_UPLOAD_MAX_BYTES)",
-                        )
-                    out.write(block)
-            record, passages = accept_upload(
-                kb,
-                uploads,
-                staged,
-                filename=file.filename,
-                content_type=file.content_type,
-                doc_id=doc_id,
-                title=title,
-                kind=kind,
-                language=language,
-                jurisdiction=jurisdiction,
-                scenarios=list(scenarios or []),
-                uploaded_by=caller.name,
-                limits=limits,
-            )
-        except UploadRejected as exc:
-            audit.write(who=caller.name, action="upload", outcome="rejected", doc_id=doc_id, size=size, status=exc.status, code=exc.code)
-            raise _rejected(exc) from None
-    audit.write(
-        who=caller.name, action="upload", outcome="accepted", doc_id=doc_id, sha256=record.sha256, size=record.bytes, status=202
-    )
-    job = partial(_ingest_in_background, kb, uploads, record.doc_id, limits, audit, passages)
-    _upload_worker(request.app).submit(job)
+    service = _uploads(request, kb)
+    fields = DocumentFields(doc_id, title, kind, language, jurisdiction, tuple(scenarios or ()))
+    try:
+        record, passages = service.accept(
+            file.file, filename=file.filename, content_type=file.content_type, fields=fields, who=caller.name
+        )
+    except UploadError as exc:
+        raise upload_error(exc) from None
+    _upload_worker(request.app).submit(partial(service.ingest, record.doc_id, passages))
     response.headers["Location"] = f"/api/documents/{record.doc_id}"
     return describe(record)
 
@@ -241,22 +179,8 @@ def document_status(kb: KB, doc_id: DocIdPath) -> dict[str, Any]:
     },
 )
 def remove_document(request: Request, kb: KB, caller: WriteKey, doc_id: DocIdPath) -> dict[str, Any]:
-    uploads = Uploads(kb.settings.data_dir)
-    audit = audit_log(request)
-    record = uploads.get(doc_id)
-    if record is None:
-        if doc_id in corpus_doc_ids(kb):
-            audit.write(who=caller.name, action="delete", outcome="rejected", doc_id=doc_id, status=409, code="corpus_document")
-            raise ApiError(
-                409, "corpus_document", f"{doc_id!r} is a corpus document: remove it from the manifest instead", field="doc_id"
-            )
-        audit.write(who=caller.name, action="delete", outcome="rejected", doc_id=doc_id, status=404, code="unknown_document")
-        raise ApiError(404, "unknown_document", f"no uploaded document with id {doc_id!r}", field="doc_id")
     try:
-        removed = delete_upload(kb, uploads, doc_id)
-    except KeyError:  # deleted by another request meanwhile
-        raise ApiError(404, "unknown_document", f"no uploaded document with id {doc_id!r}", field="doc_id") from None
-    audit.write(
-        who=caller.name, action="delete", outcome="deleted", doc_id=doc_id, sha256=record.sha256, size=record.bytes, status=200
-    )
+        removed = _uploads(request, kb).delete(doc_id, caller.name)
+    except UploadError as exc:
+        raise upload_error(exc) from None
     return {"doc_id": doc_id, "deleted": True, "passages_removed": removed}
