@@ -500,8 +500,11 @@ class KnowledgeBase:
             row = rows[row_of[pid]] if pid in row_of else None
             return row is not None and row.in_force and row.doc_id != own and (not kinds or row.kind in kinds)
 
-        # an over-fetch of 1,000 filtered from the keyword index's fields costs 10 ms; Chroma's own filter 100 ms
-        chosen = _one_per_unit([(pid, s) for pid, s in self.store.query(vector, 1000) if wanted(pid)], k)
+        # an over-fetch of 1,000 filtered from the keyword index's fields costs 10 ms; Chroma's own filter 100 ms.
+        # Exact over the vectors in memory when the unit index holds them (the same in every build and mode)
+        exact = None if pending else self.retriever._dense_exact(vector, 1000, None, None, None, True)
+        nearest = exact if exact is not None else self.store.query(vector, 1000)
+        chosen = _one_per_unit([(pid, s) for pid, s in nearest if wanted(pid)], k)
         if len(chosen) < k:  # too few articles left after the filter: let Chroma filter
             others = Match(not_doc_id=own, in_force=True, kind=tuple(kinds) if kinds else None)
             chosen = _one_per_unit(self.store.query(vector, 10 * k, others), k)
