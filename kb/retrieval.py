@@ -434,7 +434,7 @@ class Retriever:
         if units.stamp != self.kb.index_version or not units.passage_ids:
             return None
         keywords = self.kb.keywords
-        key = (id(units), id(keywords))
+        key = (units.stamp, keywords.stamp, len(units.passage_ids), len(keywords.rows))  # what the row map depends on
         cached = self.__dict__.get("_exact_rows")
         if cached is None or cached[0] != key:
             rows = np.array([keywords.row_of.get(pid, -1) for pid in units.passage_ids], dtype=np.int64)
