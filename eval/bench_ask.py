@@ -51,24 +51,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from eval.dataset import load_dataset
+from eval.metrics import latency_summary
 from kb.settings import REPO_ROOT, get_settings
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    """p50/p95/p99 and mean in milliseconds of samples in seconds."""
-    if not samples:
-        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0}
-    ordered = sorted(samples)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {
-        "p50_ms": round(1000 * pick(0.50), 1),
-        "p95_ms": round(1000 * pick(0.95), 1),
-        "p99_ms": round(1000 * pick(0.99), 1),
-        "mean_ms": round(1000 * statistics.fmean(ordered), 1),
-    }
+percentiles = latency_summary  # kept under this name for the benchmarks that import it
 
 
 def free_port() -> int:

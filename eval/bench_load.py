@@ -34,6 +34,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from eval.metrics import latency_summary
+
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "eval" / "datasets" / "tune.jsonl"
 MIB = 1024 * 1024
@@ -86,14 +88,7 @@ class Phase:
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "mean_ms": round(statistics.fmean(values) * 1000, 1)}
+    return latency_summary(values) if values else {}
 
 
 def _slope(points: list[tuple[float, float]]) -> float:

@@ -55,6 +55,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import numpy as np
 
+from eval.metrics import percentile
 from kb.settings import REPO_ROOT, get_settings
 
 COLLECTION = "scale"
@@ -203,8 +204,7 @@ def build(real_file: Path, size: int, mode: str, folder: Path, url: str | None, 
 
 
 def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+    return round(1000 * (percentile(samples, 100 * q) or 0.0), 2)
 
 
 def measure(real_file: Path, mode: str, folder: Path, url: str | None, repeat: int) -> dict[str, Any]:

@@ -305,6 +305,19 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
+def latency_summary(samples: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 and mean in milliseconds of samples in seconds, by `percentile` (the one definition every
+    benchmark and the evaluation use); zeros when there are none."""
+    if not samples:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0}
+    return {
+        "p50_ms": round(1000 * (percentile(samples, 50) or 0.0), 1),
+        "p95_ms": round(1000 * (percentile(samples, 95) or 0.0), 1),
+        "p99_ms": round(1000 * (percentile(samples, 99) or 0.0), 1),
+        "mean_ms": round(1000 * sum(samples) / len(samples), 1),
+    }
+
+
 # --- one question's outcome, and aggregation -----------------------------------------------
 
 

@@ -85,6 +85,9 @@ def test_key_facts_percentile_and_cited_gold() -> None:
     assert M.percentile([10, 20, 30, 40], 50) == 25
     assert M.percentile([1.0] * 19 + [100.0], 95) == pytest.approx(1.0 + 0.05 * 99)
     assert M.percentile([], 50) is None
+    # the benchmarks' summary is the same percentile, in milliseconds
+    assert M.latency_summary([0.010, 0.020, 0.030, 0.040]) == {"p50_ms": 25.0, "p95_ms": 38.5, "p99_ms": 39.7, "mean_ms": 25.0}
+    assert M.latency_summary([]) == {"p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "mean_ms": 0.0}
     assert M.cited_gold_precision(["gdpr:art-9"], ["gdpr:art-9.2", "gdpr:art-9.2", "mdr:art-1"]) == 0.5
 
 
