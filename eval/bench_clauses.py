@@ -24,7 +24,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from eval.bench_ask import percentiles
 from kb.clauses import clause_view
 from kb.knowledge_base import KnowledgeBase
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 from kb.settings import get_settings
 
 QUERIES = [

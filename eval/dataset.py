@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from kb.references import is_reference
+from kb.vocabulary import Language, ScenarioId
 
 
 class DatasetError(Exception):
@@ -20,8 +20,8 @@ class EvalQuestion(BaseModel):
 
     id: str = Field(min_length=1)
     question: str = Field(min_length=1)
-    language: Literal["da", "en"]
-    scenario: Literal["behov", "prototype", "demo", "loesning"] | None = None
+    language: Language
+    scenario: ScenarioId | None = None
     gold_refs: list[str] = Field(default_factory=list)
     key_facts: list[str] = Field(default_factory=list)
     answerable: bool = True

@@ -10,8 +10,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from kb.passage import version_slug
+from kb.vocabulary import Jurisdiction, Kind
 
-Kind = Literal["regulation", "directive", "act", "contract", "guidance"]
 
 
 class ManifestError(Exception):
@@ -56,7 +56,7 @@ class DocumentSpec(BaseModel):
         default=None, description="The Danish texts' title, shown for them (the passages keep `title`: no re-ingest)"
     )
     kind: Kind
-    jurisdiction: Literal["EU", "DK"]
+    jurisdiction: Jurisdiction
     url: str | None = None
     texts: list[TextSpec] = Field(min_length=1)
 

@@ -14,9 +14,9 @@ from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
 from kb.references import covers, parent_references
 from kb.transpositions import transposition_view
+from kb.vocabulary import LAW_KINDS
 
 # The kinds that are law: a contract clause or a piece of guidance leads to these.
-LAW_KINDS = ("regulation", "directive", "act")
 MAX_LINKS = 60
 
 

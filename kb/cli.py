@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from kb.vocabulary import LANGUAGES
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -483,8 +485,8 @@ def roadmap(
     from kb.roadmap import build_roadmap
 
     answers = _answers(answer)
-    if lang not in ("da", "en"):
-        _err(f"--lang must be da or en, not {lang!r}")
+    if lang not in LANGUAGES:
+        _err(f"--lang must be {' or '.join(LANGUAGES)}, not {lang!r}")
     kb = _kb()
     try:
         data = build_roadmap(scenario, answers, lang, kb=kb if kb.is_built() else None)
@@ -525,8 +527,8 @@ def contract(
     from kb.errors import KBError
 
     answers = _answers(answer)
-    if lang not in ("da", "en"):
-        _err(f"--lang must be da or en, not {lang!r}")
+    if lang not in LANGUAGES:
+        _err(f"--lang must be {' or '.join(LANGUAGES)}, not {lang!r}")
     if fmt not in ("json", "md", "docx"):
         _err(f"--format must be json, md or docx, not {fmt!r}")
     kb = _kb()

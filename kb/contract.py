@@ -34,14 +34,14 @@ from kb.roadmap import (
     pending_questions,
     question_view,
 )
-from kb.scenarios import SCENARIO_IDS, Bilingual, scenario_label
+from kb.scenarios import Bilingual, scenario_label
+from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
     from kb.passage import Passage
 
 CONTRACT_FILE = Path(__file__).resolve().parent / "data" / "contract.yaml"
-LANGUAGES = ("da", "en")
 
 # What the buyer fills in, read from the clause text: bracketed placeholders and choices ([NAME OF PUBLIC
 # ORGANISATION], [optional], [VALG 1 …], [Antal måneder]) and blanks written as x's ("xxx kr.").

@@ -31,6 +31,7 @@ from kb.store import PassageStore, open_client
 from kb.text import check_text
 from kb.timing import stage
 from kb.unit_index import UnitIndex
+from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 log = logging.getLogger(__name__)
 
@@ -681,7 +682,7 @@ class KnowledgeBase:
 
     def scenario_for(self, question: str, scenario: str | None, language: str) -> ScenarioInfo:
         """The scenario the user chose, or the one inferred from the question with its confidence and cues."""
-        from kb.scenarios import SCENARIO_IDS, scenario_label
+        from kb.scenarios import scenario_label
 
         if scenario is not None:
             if scenario not in SCENARIO_IDS:
@@ -741,7 +742,6 @@ def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, flo
 
 PENDING_MARK = "+"  # in the index stamp: passages still wait for their vectors
 KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
-LANGUAGES = ("da", "en")
 
 
 def check_question(question: str) -> str:

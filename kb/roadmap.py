@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kb.errors import InvalidFilterError
 from kb.match import Match
 from kb.references import is_reference, parse_reference
-from kb.scenarios import SCENARIO_IDS, Bilingual, scenario_label
+from kb.scenarios import Bilingual, scenario_label
+from kb.vocabulary import SCENARIO_IDS
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase

@@ -53,7 +53,8 @@ from pydantic import BaseModel, Field
 
 from kb.keywords import tokenize
 from kb.language import detect_language
-from kb.scenarios import SCENARIO_IDS, load_scenarios
+from kb.scenarios import load_scenarios
+from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "data" / "scenario_questions.jsonl"
 DATASETS = Path(__file__).resolve().parent.parent / "eval" / "datasets"  # evaluation only (`python -m kb.routing`)
@@ -177,7 +178,7 @@ def description_examples() -> list[Example]:
     """The scenario descriptions as training texts: description, details sentences, typical questions, profile whys."""
     out: list[Example] = []
     for sid, s in load_scenarios().items():
-        for lang in ("da", "en"):
+        for lang in LANGUAGES:
             texts = [s.description.get(lang)]
             texts += [t for t in re.split(r"(?<=[.!?])\s+", s.details.get(lang)) if t.strip()]
             texts += [e.why.get(lang) for e in s.profile]
@@ -190,7 +191,7 @@ def typical_examples() -> list[Example]:
     return [
         Example(q, lang, sid, "train", f"{sid}:typical:{lang}:{i}", "typical")
         for sid, scenario in load_scenarios().items()
-        for lang in ("da", "en")
+        for lang in LANGUAGES
         for i, q in enumerate(getattr(scenario.typical_questions, lang))
     ]
 
@@ -205,7 +206,7 @@ def description_lexicon() -> dict[str, set[str]]:
 
 def _language(question: str, language: str | None) -> str:
     """'da' or 'en': the given language when it is one of them, otherwise detected from the text."""
-    if language in ("da", "en"):
+    if language in LANGUAGES:
         return language
     return detect_language(question)
 

@@ -15,10 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kb.references import covers, is_reference
+from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 SCENARIOS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
-SCENARIO_IDS: tuple[str, ...] = ("behov", "prototype", "demo", "loesning")
-LANGUAGES: tuple[str, ...] = ("da", "en")
 
 
 class Bilingual(BaseModel):

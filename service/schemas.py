@@ -17,6 +17,7 @@ from kb.answer import Answer, AnswerSection, Citation
 from kb.knowledge_base import MAX_QUESTION_CHARS
 from kb.errors import UnencodableTextError
 from kb.text import unencodable_at
+from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 UNENCODABLE = UnencodableTextError.code  # the pydantic error type is the API's error code (service/errors.py)
 
@@ -102,12 +103,12 @@ class AskRequest(RequestBody):
     scenario: str | None = Field(
         default=None,
         description="behov, prototype, demo or loesning; default: inferred from the question",
-        json_schema_extra={"enum": ["behov", "prototype", "demo", "loesning", None]},
+        json_schema_extra={"enum": [*SCENARIO_IDS, None]},
     )
     language: str | None = Field(
         default=None,
         description="Answer language, da or en; default: the question's",
-        json_schema_extra={"enum": ["da", "en", None]},
+        json_schema_extra={"enum": [*LANGUAGES, None]},
     )
     top_k: int = Field(default=8, ge=1, le=50, description="How many passages the answer may draw on")
     as_of: date | None = Field(default=None, description="Use the versions in force on this date (YYYY-MM-DD)")

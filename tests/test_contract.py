@@ -23,7 +23,7 @@ from kb.contract import CONTRACT_FILE, build_contract, contract_docx, contract_m
 from kb.knowledge_base import KnowledgeBase
 from kb.references import covers, parse_reference
 from kb.roadmap import UNKNOWN, RoadmapInputError, load_rules
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 from tests.conftest import REPO, kb_env
 
 LOESNING = {"high_risk": "annex_i", "health_data": "vendor_processor"}

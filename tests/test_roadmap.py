@@ -22,7 +22,7 @@ import yaml
 from kb.knowledge_base import KnowledgeBase
 from kb.references import covers, is_reference
 from kb.roadmap import ROADMAP_FILE, RoadmapInputError, build_roadmap, load_rules, parse_rules, questions_for
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 from tests.conftest import REPO, kb_env
 from tests.servers import serve
 from tests.test_scenarios import corpus_refs  # noqa: F401 - the fixture: every ref of the in-force corpus

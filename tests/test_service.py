@@ -16,7 +16,7 @@ import pytest
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
 from kb.references import covers
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 from tests.conftest import REPO, kb_env
 from tests.servers import serve as _serve
 

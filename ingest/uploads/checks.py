@@ -21,12 +21,9 @@ from typing import Literal
 from ingest.parsers.html_page import parse_html
 from ingest.units import ParseError
 from ingest.uploads.errors import UploadError
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import JURISDICTIONS, KINDS, LANGUAGES, SCENARIO_IDS
 
 Format = Literal["pdf", "docx", "markdown", "html", "formex"]
-KINDS = ("regulation", "directive", "act", "contract", "guidance")
-LANGUAGES = ("da", "en")
-JURISDICTIONS = ("DK", "EU")
 DOC_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,63}$"
 DOC_ID = re.compile(DOC_ID_PATTERN)
 

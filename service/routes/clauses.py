@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from kb.clauses import LAW_KINDS, clause_view
+from kb.clauses import clause_view
+from kb.vocabulary import LAW_KINDS
 from kb.errors import InvalidFilterError
 from kb.knowledge_base import MAX_QUESTION_CHARS, check_language
 from kb.references import parse_reference

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kb.contract import build_contract, contract_docx, contract_markdown
 from kb.roadmap import RoadmapInputError
-from kb.scenarios import SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS, Language
 from service.deps import KB
 from service.errors import error_response
 from service.routes.roadmap import STATIC_DIR, QuestionOut
@@ -23,7 +23,6 @@ from service.schemas import ErrorBody
 
 router = APIRouter(tags=["contract"])
 
-Language = Literal["da", "en"]
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Path, Request, Response, UploadFile
 
@@ -23,6 +23,7 @@ from ingest.uploads.errors import UploadError
 from ingest.uploads.registry import Uploads, describe
 from ingest.uploads.service import DocumentFields, UploadService
 from kb.knowledge_base import KnowledgeBase
+from kb.vocabulary import Jurisdiction, Kind, Language, ScenarioId
 from service.auth import AuthFirstRoute, WriteKey, audit_log
 from service.config import ServiceSettings
 from service.deps import KB, BuiltKB
@@ -67,8 +68,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API key, or not a valid one (missing_api_key, invalid_api_key)"},
     403: {"model": ErrorBody, "description": "The API key may only read (read_only_key)"},
 }
-Kind = Literal["regulation", "directive", "act", "contract", "guidance"]
-Scenario = Literal["behov", "prototype", "demo", "loesning"]
+Scenario = ScenarioId
 
 
 @router.get(
@@ -113,8 +113,8 @@ def upload_document(
     doc_id: Annotated[str, Form(pattern=DOC_ID_PATTERN, description="New lowercase id, e.g. 'rh-ai-indkoebspolitik'")],
     title: Annotated[str, Form(min_length=1, max_length=300, description="The document's title")],
     kind: Annotated[Kind, Form(description="What the document is")],
-    language: Annotated[Literal["da", "en"], Form(description="The document's language")],
-    jurisdiction: Annotated[Literal["DK", "EU"], Form(description="Whose rules it states")] = "DK",
+    language: Annotated[Language, Form(description="The document's language")],
+    jurisdiction: Annotated[Jurisdiction, Form(description="Whose rules it states")] = "DK",
     scenarios: Annotated[list[Scenario] | None, Form(description="Scenarios it matters in (repeat the field)")] = None,
 ) -> dict[str, Any]:
     service = _uploads(request, kb)

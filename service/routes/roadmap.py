@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb.roadmap import RoadmapInputError, build_roadmap, questions_for
-from kb.scenarios import SCENARIO_IDS, scenario_label
+from kb.scenarios import scenario_label
+from kb.vocabulary import SCENARIO_IDS, Language
 from service.deps import KB
 from service.errors import error_response
 from service.schemas import ErrorBody, RequestBody
@@ -22,7 +23,6 @@ from service.schemas import ErrorBody, RequestBody
 router = APIRouter(tags=["roadmap"])
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-Language = Literal["da", "en"]
 
 
 # --- bodies ------------------------------------------------------------------------
