@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kb.knowledge_base import KnowledgeBase
+from kb.match import Match
 from kb.question import Question
 from kb.ranker import FEATURES, MODEL_FILE, RankerModelError, load_ranker
 from kb.unit_index import UnitIndex, unit_kind, unit_of
@@ -145,7 +146,7 @@ def test_negotiating_for_a_solution_on_the_market_is_answered_from_the_procureme
 
 def test_a_unit_index_built_before_any_vector_ranks_by_keywords(small_kb: KnowledgeBase) -> None:
     # a build's first pass: every passage stored, none embedded yet (issue 17), and questions already come in
-    passages = list(small_kb.store.iter_passages({"doc_id": "pld"}))
+    passages = list(small_kb.store.iter_passages(Match(doc_id="pld")))
     units = UnitIndex.build(passages, {}, "stamp+pending")
     vector = small_kb.embed_query("defekt produkt")
     assert not units.has_vector.any() and not units.dense_scores(vector).any() and units.doc_scores(vector) == {}
