@@ -55,9 +55,6 @@ from eval.metrics import latency_summary
 from kb.settings import REPO_ROOT, get_settings
 
 
-percentiles = latency_summary  # kept under this name for the benchmarks that import it
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,7 +192,7 @@ def over_http(questions: Questions, requests: int, clients: int, url: str, deadl
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client_loop, range(clients)))
     wall = time.perf_counter() - started
-    return percentiles(samples) | {
+    return latency_summary(samples) | {
         "clients": clients,
         "requests": len(samples),
         "errors": errors,
@@ -254,7 +251,7 @@ def in_process(questions: Questions, requests: int, deadline: float) -> dict[str
         kb.ask(question)
         samples.append(time.perf_counter() - t)
     wall = time.perf_counter() - started
-    return percentiles(samples) | {"requests": len(samples), "answers_per_s": round(len(samples) / wall, 1) if wall else 0.0}
+    return latency_summary(samples) | {"requests": len(samples), "answers_per_s": round(len(samples) / wall, 1) if wall else 0.0}
 
 
 @contextmanager

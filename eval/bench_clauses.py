@@ -21,7 +21,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from eval.bench_ask import percentiles
+from eval.metrics import latency_summary
 from kb.clauses import clause_view
 from kb.knowledge_base import KnowledgeBase
 from kb.vocabulary import SCENARIO_IDS
@@ -38,8 +38,8 @@ REFS = [
 
 
 def _figures(samples: list[float]) -> dict[str, float]:
-    """Count, p50/p95/p99/mean (`bench_ask.percentiles`) and max in milliseconds of samples in seconds."""
-    return {"n": len(samples), **percentiles(samples), "max_ms": round(1000 * max(samples), 1)}
+    """Count, p50/p95/p99/mean (`eval.metrics.latency_summary`) and max in milliseconds of samples in seconds."""
+    return {"n": len(samples), **latency_summary(samples), "max_ms": round(1000 * max(samples), 1)}
 
 
 def _timed(call: object) -> float:

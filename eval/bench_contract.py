@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from eval.bench_ask import percentiles
+from eval.metrics import latency_summary
 from kb.contract import build_contract, contract_docx, contract_markdown
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ CASES: list[tuple[str, dict[str, str]]] = [
 
 
 def _figures(samples: list[float]) -> dict[str, float]:
-    return {"n": len(samples), **percentiles(samples), "max_ms": round(1000 * max(samples), 1)}
+    return {"n": len(samples), **latency_summary(samples), "max_ms": round(1000 * max(samples), 1)}
 
 
 def _timed(call: Any) -> tuple[float, Any]:

@@ -68,7 +68,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API key, or not a valid one (missing_api_key, invalid_api_key)"},
     403: {"model": ErrorBody, "description": "The API key may only read (read_only_key)"},
 }
-Scenario = ScenarioId
 
 
 @router.get(
@@ -115,7 +114,7 @@ def upload_document(
     kind: Annotated[Kind, Form(description="What the document is")],
     language: Annotated[Language, Form(description="The document's language")],
     jurisdiction: Annotated[Jurisdiction, Form(description="Whose rules it states")] = "DK",
-    scenarios: Annotated[list[Scenario] | None, Form(description="Scenarios it matters in (repeat the field)")] = None,
+    scenarios: Annotated[list[ScenarioId] | None, Form(description="Scenarios it matters in (repeat the field)")] = None,
 ) -> dict[str, Any]:
     service = _uploads(request, kb)
     fields = DocumentFields(doc_id, title, kind, language, jurisdiction, tuple(scenarios or ()))

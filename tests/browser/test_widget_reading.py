@@ -191,6 +191,15 @@ def test_passages_carry_the_danish_title_of_a_danish_text(small_kb, live_server:
 # --- accessibility: the axe-core audit and reflow are in test_accessibility.py -----------------------------------
 
 
+def _press_until(page, key: str, active: str, target: str, limit: int) -> None:  # type: ignore[no-untyped-def]
+    """Press `key` until the widget's focused element is `target` (its id or class), at most `limit` times."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate(active) == target:
+            break
+    assert page.evaluate(active) == target
+
+
 def test_keyboard_only_ask_open_citation_back_change_scenario(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
     active = "() => { const a = document.getElementById('kb-chat-widget').shadowRoot.activeElement; return a && (a.id || a.className); }"
     page.goto(live_server + "/")
@@ -203,32 +212,20 @@ def test_keyboard_only_ask_open_citation_back_change_scenario(page, live_server:
     page.locator('.kbw-turn:last-child .kbw-answer[data-state="done"]').wait_for(timeout=WAIT)
     assert page.evaluate(active) == "kbw-question"  # focus back in the question box
     # Shift+Tab back from the question box to the answer's last control, then to a citation chip
-    for _ in range(60):
-        page.keyboard.press("Shift+Tab")
-        if page.evaluate(active) == "kbw-chip":
-            break
-    assert page.evaluate(active) == "kbw-chip"
+    _press_until(page, "Shift+Tab", active, "kbw-chip", 60)
     page.keyboard.press("Enter")
     page.locator(".kbw-passage .kbpv-text").wait_for()
     assert page.evaluate(active) == "kbw-back"
     page.keyboard.press("Enter")  # back to the conversation, on the chip that opened it
     assert page.locator(".kbw-side").is_hidden() and page.evaluate(active) == "kbw-chip"
-    for _ in range(80):
-        page.keyboard.press("Tab")
-        if page.evaluate(active) == "kbw-scenario-fold":
-            break
-    assert page.evaluate(active) == "kbw-scenario-fold"
+    _press_until(page, "Tab", active, "kbw-scenario-fold", 80)
     page.keyboard.press("Enter")
     assert page.evaluate(active) == "kbw-scenario-auto"  # the picker opens on the choice in force ("find it for me")
     page.keyboard.press("ArrowDown")  # radios: the arrow keys choose
     assert page.locator("#kbw-scenario-behov").is_checked()
     assert page.locator(".kbw-scenario-fold").inner_text() == "Scenarie: BEHOV · skift"
     # the new scenario is the one the next question is asked in, still by keyboard alone
-    for _ in range(20):
-        page.keyboard.press("Tab")
-        if page.evaluate(active) == "kbw-question":
-            break
-    assert page.evaluate(active) == "kbw-question"
+    _press_until(page, "Tab", active, "kbw-question", 20)
     page.keyboard.type("Hvornår skal en ordregiver bruge et innovationspartnerskab?")
     page.keyboard.press("Enter")
     page.locator('.kbw-turn:nth-child(2) .kbw-answer[data-state="done"]').wait_for(timeout=WAIT)
