@@ -14,9 +14,10 @@ a store that was down when the process started is opened on first use.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from kb.passage import Passage
 COLLECTION = "passages"
 PENDING = "pending"  # metadata key of a passage stored before its vector (true only on those)
 _PAGE = 5000
+log = logging.getLogger(__name__)
 _Call = TypeVar("_Call", bound=Callable[..., Any])
 
 
@@ -108,7 +110,54 @@ def open_client(chroma_dir: Path, chroma_url: str | None, timeout: float = 10.0)
             session.timeout = httpx.Timeout(timeout, connect=min(timeout, 3.0))
         return client
     chroma_dir.mkdir(parents=True, exist_ok=True)
+    use_write_ahead_log(chroma_dir / "chroma.sqlite3")
     return chromadb.PersistentClient(path=str(chroma_dir), settings=_chroma_settings())
+
+
+_WAL_SET: set[Path] = set()  # the store files this process has put in WAL mode (or tried to)
+_WAL_LOCK = threading.Lock()
+
+
+def use_write_ahead_log(database: Path) -> None:
+    """Put an embedded store's SQLite file in WAL mode, so that no process waits for another one that only reads.
+
+    chromadb leaves the file in rollback-journal mode. Opening a chromadb client writes, and chromadb waits for the
+    lock with no timeout while holding the GIL; in rollback-journal mode another process's read transaction blocks
+    that write. So a build stopped, or starved of CPU, in its store lookups froze the service worker that reopened
+    the store for the build's new index stamp (stop 21's CI). In WAL mode readers block no one. (A writer still
+    makes the others wait while it writes: our writers take turns under the write lock, and a service worker only
+    opens a client.)
+
+    Done once per file and process, before chromadb opens the file here: this process's `sqlite3` is another copy of
+    SQLite than chromadb's, and closing it while chromadb has the file open would drop chromadb's POSIX locks and
+    delete its WAL under it (https://www.sqlite.org/howtocorrupt.html, 2.2). The mode is kept in the file; a new
+    file is created in it. A file that another process holds in a transaction now is tried again by the next
+    process that opens it.
+    """
+    import sqlite3
+
+    key = database.resolve()
+    with _WAL_LOCK:
+        if key in _WAL_SET:
+            return
+        _WAL_SET.add(key)
+        try:
+            with closing(sqlite3.connect(key, timeout=5)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            log.warning("%s: could not switch to WAL mode (%s); the next process to open it tries again", key, exc)
+
+
+def _open_collection(client: Any, name: str) -> Any:
+    """The collection, created only when it is not there yet: `get_or_create_collection` writes even when it exists,
+    and a write waits (holding the GIL, with no timeout) for any writer of another process to finish; a service
+    worker that reopens the store while a build writes must only read."""
+    from chromadb.errors import NotFoundError
+
+    try:
+        return client.get_collection(name, embedding_function=None)
+    except NotFoundError:
+        return client.get_or_create_collection(name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
 
 
 def _reaching_store(method: _Call) -> _Call:
@@ -145,7 +194,7 @@ class PassageStore:
             if self._collection is not None:
                 return
             client = self._open()
-            collection = client.get_or_create_collection(self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            collection = _open_collection(client, self.name)
             self._vector_store = ChromaVectorStore(chroma_collection=collection)
             self._client, self._collection = client, collection
 

@@ -196,3 +196,57 @@ def test_threads_take_turns_and_a_thread_may_nest(tmp_path: Path) -> None:
         order.append("first done")
     waiter.join(timeout=10)
     assert order == ["first", "first done", "second"]
+
+
+
+# Reads the embedded store's SQLite file in argv[1] in one transaction, as a build does when it looks up which
+# passages it holds before it embeds a text, until its stdin closes: a build stopped (or starved of CPU) there.
+LOOKING_UP = """
+import sqlite3, sys
+
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN")
+connection.execute("SELECT count(*) FROM embeddings").fetchone()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+# A service worker that has just seen a new index stamp: it reopens the store and answers a question from it.
+READER = """
+import sys
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import Settings
+
+kb = KnowledgeBase(Settings(data_dir=sys.argv[1]))
+kb.store.reopen()
+print(" ".join(c.ref for c in kb.ask("Hvilke foranstaltninger kræver artikel 21 i NIS2?").citations))
+"""
+
+
+def test_a_build_caught_reading_the_store_does_not_hold_up_the_service(
+    data_copy: Path, small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path
+) -> None:
+    """Opening a chromadb client writes, and chromadb waits for the lock with no timeout, holding the GIL. In
+    chromadb's own rollback-journal mode another process's read transaction blocks that write: a build stopped in
+    its store lookups froze the service worker that reopened the store for the build's new index stamp (stop 21's
+    CI). In WAL mode readers never block a writer."""
+    env = kb_env(data_copy, subset_manifest, corpus_dir)
+    assert KnowledgeBase(Settings(data_dir=data_copy)).store.count() > 0  # opened once, as by the writer that built it
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOOKING_UP, str(data_copy / "chroma" / "chroma.sqlite3")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        try:
+            reader = subprocess.run(
+                [sys.executable, "-c", READER, str(data_copy)], env=env, capture_output=True, text=True, timeout=180
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("a service worker waited for a build that holds a read transaction on the store")
+        assert reader.returncode == 0, reader.stderr[-2000:]
+        assert "nis2:art-21" in reader.stdout
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
