@@ -7,12 +7,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from kb.errors import DatasetError as DatasetError  # re-exported
 from kb.references import is_reference
 from kb.vocabulary import Language, ScenarioId
-
-
-class DatasetError(Exception):
-    """A dataset line that does not follow the format (file, line and field in the message)."""
 
 
 class EvalQuestion(BaseModel):

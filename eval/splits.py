@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kb.errors import LockedDatasetError as LockedDatasetError  # re-exported
+
 DATASETS = Path(__file__).resolve().parent / "datasets"
 TUNE = DATASETS / "tune.jsonl"
 TEST = DATASETS / "test.jsonl"
@@ -35,10 +37,6 @@ TUNE_SHARE = 100 / 258  # about 100 of the former dev set's 258 questions
 FORMER_DEV_ID = re.compile(r"^q-\d{3}$")
 
 T = TypeVar("T")
-
-
-class LockedDatasetError(Exception):
-    """Something tried to fit on the locked test set."""
 
 
 def split_key(question_id: str) -> str:

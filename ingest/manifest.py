@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from kb.errors import ManifestError as ManifestError  # re-exported
 from kb.passage import version_slug
 from kb.vocabulary import Jurisdiction, Kind
 
-
-
-class ManifestError(Exception):
-    """The manifest cannot be used; the message names the file and the field at fault."""
 
 
 class TextSpec(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ingest.manifest import DocumentSpec, TextSpec
 from ingest.units import Paragraph, Unit
+from kb.errors import SplitError as SplitError  # re-exported
 from kb.passage import Passage, make_passage_id
 from kb.references import extract_citations, is_reference
 from kb.sentences import split_sentences
@@ -25,10 +26,6 @@ SPLITTER_VERSION = "4"  # part of every text's fingerprint: a change here re-spl
 class _Group:
     locator: str
     paragraphs: list[Paragraph] = field(default_factory=list)
-
-
-class SplitError(Exception):
-    """A unit produced a reference outside DESIGN's grammar."""
 
 
 def _groups(unit: Unit) -> list[_Group]:

@@ -9,7 +9,8 @@ their paragraphs, numbered where the text numbers them. The splitter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from kb.errors import ParseError as ParseError  # defined with every other error; re-exported for the parsers
 
 
 @dataclass
@@ -52,15 +53,3 @@ class Unit:
     amending_refs: list[str] = field(default_factory=list)
 
 
-class ParseError(Exception):
-    """A source file that cannot be read as its declared format.
-
-    Carries the path and, where known, the line, so the report points at the fault.
-    """
-
-    def __init__(self, path: Path | str, reason: str, line: int | None = None) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
-        super().__init__(f"{where}: {reason}")

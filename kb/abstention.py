@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from kb.errors import KBError
+from kb.errors import NotCalibratedError as NotCalibratedError  # re-exported
 from kb.keywords import tokenize, tokenize_query
 
 MODEL_FILE = Path(__file__).parent / "data" / "abstention.json"
@@ -100,10 +100,6 @@ class AbstentionModel:
     def save(self, path: Path = MODEL_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.__dict__ | {"features": list(FEATURES)}, indent=1))
-
-
-class NotCalibratedError(KBError):
-    """No calibrated abstention model: run `python -m eval.calibrate`."""
 
 
 @lru_cache(maxsize=4)

@@ -35,7 +35,7 @@ from kb.roadmap import (
     question_view,
 )
 from kb.scenarios import Bilingual, scenario_label
-from kb.vocabulary import LANGUAGES, SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kb.errors import RankerModelError as RankerModelError  # re-exported
+
 MODEL_FILE = Path(__file__).parent / "data" / "ranker.json"
 
 FEATURES = (
@@ -74,10 +76,6 @@ class RankerModel:
     def save(self, path: Path = MODEL_FILE) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.__dict__ | {"features": list(FEATURES)}, indent=1, ensure_ascii=False) + "\n")
-
-
-class RankerModelError(ValueError):
-    """The ranker file does not fit this code's features."""
 
 
 @lru_cache(maxsize=4)

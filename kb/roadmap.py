@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kb.errors import InvalidFilterError
+from kb.errors import RoadmapInputError as RoadmapInputError  # re-exported
 from kb.match import Match
 from kb.references import is_reference, parse_reference
 from kb.scenarios import Bilingual, scenario_label
@@ -31,18 +31,6 @@ UNKNOWN = "unknown"
 SCENARIO_KEY = "scenario"  # conditions may test the scenario like an answer
 CONTRACT_DOCS: frozenset[str] = frozenset({"mcc-ai-high-risk", "mcc-ai-non-high-risk", "erst-it-rammeaftale"})
 Who = Literal["buyer", "vendor", "both"]
-
-
-class RoadmapInputError(InvalidFilterError):
-    """A scenario, question key or answer value the roadmap does not know; names the valid ones."""
-
-    def __init__(self, field: str, value: str, valid: list[str], message: str, code: str) -> None:
-        super().__init__(field, value, valid)
-        self.code = code
-        self.args = (message,)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 # --- the rules ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kb.references import covers, is_reference
-from kb.vocabulary import LANGUAGES, SCENARIO_IDS
+from kb.vocabulary import SCENARIO_IDS
 
 SCENARIOS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
 

@@ -2,8 +2,9 @@
 
     {"error": {"status": 422, "code": "invalid_scenario", "message": "...", "field": "scenario", "valid": [...]}}
 
-The core raises named errors (kb/errors.py), the uploads an `UploadError` with a code (ingest/uploads/errors.py);
-they are translated here once, the uploads' codes by the one table `UPLOAD_STATUS`.
+Every error the project raises on purpose is a `KBError` with a code (kb/errors.py; the uploads' `UploadError` with
+one of its codes, ingest/uploads/errors.py); one handler answers them all, with the status the one table `STATUS`
+gives the code.
 FastAPI's own validation errors get the same shape, and anything unexpected is
 logged and answered with a plain 500: never a stack trace to the client.
 
@@ -30,18 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.uploads.errors import UploadError
-from kb.abstention import NotCalibratedError
-from kb.errors import (
-    EmbeddingMismatchError,
-    InvalidFilterError,
-    InvalidQuestionError,
-    KBError,
-    NotBuiltError,
-    StoreUnavailableError,
-    UnencodableTextError,
-    UnknownPassageError,
-)
+from kb.errors import InvalidFilterError, KBError, StoreUnavailableError, UnencodableTextError
 from service.security_headers import CSP, SECURITY_HEADERS
 
 log = logging.getLogger("service")
@@ -85,6 +75,25 @@ UPLOAD_STATUS: dict[str, int] = {
     "unknown_document": 404,
     "corpus_document": 409,
 }
+# The HTTP status of each code of the knowledge base's own errors (kb/errors.py). An `InvalidFilterError`'s code is
+# `invalid_<field>` for whichever field: 422 unless named here.
+KB_STATUS: dict[str, int] = {
+    "not_built": 503,
+    "not_calibrated": 503,
+    "embedding_mismatch": 503,
+    "store_unavailable": 503,
+    "ranker_model": 503,
+    "unknown_passage": 404,
+    "invalid_question": 422,
+    "unencodable_text": 422,
+    "parse_error": 422,
+    "split_error": 422,
+    "invalid_dataset": 422,
+    "locked_dataset": 409,
+    "invalid_setting": 500,
+    "invalid_manifest": 500,
+}
+STATUS: dict[str, int] = {**KB_STATUS, **UPLOAD_STATUS}  # the one table
 _ANSWERED = {"accepted": 202, "deleted": 200}  # what a write the API carried out answers
 
 
@@ -110,11 +119,6 @@ class ApiError(StarletteHTTPException):
         self.field = field
 
 
-def upload_error(exc: UploadError) -> ApiError:
-    """A refused upload or removal as the API answers it: its status from the table above, its code and field."""
-    return ApiError(UPLOAD_STATUS[exc.code], exc.code, str(exc), field=exc.field)
-
-
 def error_body(
     status: int, code: str, message: str, field: str | None = None, valid: list[str] | None = None
 ) -> dict[str, Any]:
@@ -132,30 +136,25 @@ def error_response(
     return JSONResponse(error_body(status, code, message, field, valid), status_code=status)
 
 
+def status_of(exc: KBError) -> int:
+    """The HTTP status of a knowledge-base error: its code's in `STATUS`; any other unknown value 422; else 500."""
+    if exc.code in STATUS:
+        return STATUS[exc.code]
+    return 422 if isinstance(exc, InvalidFilterError) else 500
+
+
 def translate(exc: KBError) -> JSONResponse:
-    """A knowledge-base error as a response: the status and code it stands for, its own message."""
-    message = str(exc)
-    if isinstance(exc, InvalidFilterError):
-        return error_response(422, f"invalid_{exc.field}", message, field=exc.field, valid=exc.valid)
-    if isinstance(exc, UnencodableTextError):
-        return error_response(422, UNENCODABLE, message, field=exc.field)
-    if isinstance(exc, InvalidQuestionError):
-        return error_response(422, "invalid_question", message, field="question")
-    if isinstance(exc, UnknownPassageError):
-        return error_response(404, "unknown_passage", message, field="passage_id")
-    if isinstance(exc, NotBuiltError):
-        return error_response(503, "not_built", message)
-    if isinstance(exc, NotCalibratedError):
-        return error_response(503, "not_calibrated", message)
-    if isinstance(exc, EmbeddingMismatchError):
-        return error_response(503, "embedding_mismatch", message)
-    if isinstance(exc, StoreUnavailableError):
+    """A knowledge-base error as a response: the status its code stands for, the code, its own message and field
+    (and the valid values, for a value the knowledge base does not hold)."""
+    message, status = str(exc), status_of(exc)
+    if status == 500:
+        log.error("knowledge-base error %s (%s): %s", type(exc).__name__, exc.code, message)
+    elif isinstance(exc, StoreUnavailableError):
         log.warning("vector store unavailable: %s", message)
-        response = error_response(503, "store_unavailable", message)
+    response = error_response(status, exc.code, message, field=exc.field, valid=getattr(exc, "valid", None))
+    if isinstance(exc, StoreUnavailableError):
         response.headers["Retry-After"] = "5"
-        return response
-    log.error("unmapped knowledge-base error %s: %s", type(exc).__name__, message)
-    return error_response(500, "kb_error", message)
+    return response
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:

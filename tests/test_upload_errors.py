@@ -3,10 +3,12 @@ records the status the API answered with."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ingest.uploads.errors import CODES, UploadError
-from service.errors import UPLOAD_STATUS, upload_error, upload_status
+from service.errors import UPLOAD_STATUS, translate, upload_status
 
 
 def test_every_upload_code_has_a_status() -> None:
@@ -14,9 +16,12 @@ def test_every_upload_code_has_a_status() -> None:
 
 
 def test_an_upload_error_becomes_the_api_error() -> None:
-    error = upload_error(UploadError("doc_id_taken", "doc_id 'gdpr' is a corpus document; choose another id", "doc_id"))
-    assert (error.status_code, error.code, error.field) == (409, "doc_id_taken", "doc_id")
-    assert upload_error(UploadError("file_too_large", "too large")).field == "file"
+    response = translate(UploadError("doc_id_taken", "doc_id 'gdpr' is a corpus document; choose another id", "doc_id"))
+    assert response.status_code == 409
+    assert json.loads(response.body)["error"] == {
+        "status": 409, "code": "doc_id_taken", "message": "doc_id 'gdpr' is a corpus document; choose another id", "field": "doc_id"
+    }  # fmt: skip
+    assert json.loads(translate(UploadError("file_too_large", "too large")).body)["error"]["field"] == "file"
 
 
 def test_an_unknown_code_is_refused_at_once() -> None:

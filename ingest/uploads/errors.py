@@ -7,6 +7,8 @@ checked to be complete.
 
 from __future__ import annotations
 
+from kb.errors import KBError
+
 CODES = frozenset(
     {
         # the metadata sent with the file
@@ -38,8 +40,9 @@ CODES = frozenset(
 )
 
 
-class UploadError(Exception):
-    """An upload or removal refused before anything was written: a stable code, the field at fault, the reason."""
+class UploadError(KBError):
+    """An upload or removal refused before anything was written: a stable code (one of CODES), the field at fault,
+    the reason."""
 
     def __init__(self, code: str, message: str, field: str | None = "file") -> None:
         if code not in CODES:

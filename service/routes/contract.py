@@ -14,7 +14,6 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb.contract import build_contract, contract_docx, contract_markdown
-from kb.roadmap import RoadmapInputError
 from kb.vocabulary import SCENARIO_IDS, Language
 from service.deps import KB
 from service.errors import error_response
@@ -122,10 +121,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _input_error(exc: RoadmapInputError) -> JSONResponse:
-    return error_response(422, exc.code, str(exc), field=exc.field, valid=exc.valid)
-
-
 def _answers(items: list[str]) -> dict[str, str] | JSONResponse:
     answers: dict[str, str] = {}
     for item in items:
@@ -147,10 +142,7 @@ def _draft(kb: Any, scenario: str, answer: list[str], lang: str) -> dict[str, An
     answers = _answers(answer)
     if isinstance(answers, JSONResponse):
         return answers
-    try:
-        return build_contract(scenario, answers, lang, kb=kb)
-    except RoadmapInputError as exc:
-        return _input_error(exc)
+    return build_contract(scenario, answers, lang, kb=kb)
 
 
 def _filename(draft: dict[str, Any], extension: str) -> str:
@@ -167,10 +159,7 @@ def _filename(draft: dict[str, Any], extension: str) -> str:
     responses=_ERRORS,
 )
 def contract(request: ContractRequest, kb: KB) -> Any:
-    try:
-        return build_contract(request.scenario, request.answers, request.language, kb=kb)
-    except RoadmapInputError as exc:
-        return _input_error(exc)
+    return build_contract(request.scenario, request.answers, request.language, kb=kb)
 
 
 @router.get(

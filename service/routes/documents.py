@@ -19,7 +19,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, File, Form, Path, Request, Response, UploadFile
 
 from ingest.uploads.checks import DOC_ID_PATTERN
-from ingest.uploads.errors import UploadError
 from ingest.uploads.registry import Uploads, describe
 from ingest.uploads.service import DocumentFields, UploadService
 from kb.knowledge_base import KnowledgeBase
@@ -27,7 +26,7 @@ from kb.vocabulary import Jurisdiction, Kind, Language, ScenarioId
 from service.auth import AuthFirstRoute, WriteKey, audit_log
 from service.config import ServiceSettings
 from service.deps import KB, BuiltKB
-from service.errors import ApiError, upload_error, upload_status
+from service.errors import ApiError, upload_status
 from service.schemas import DocumentDeletedOut, DocumentOut, DocumentStatusOut, ErrorBody
 from service.upload_worker import UploadWorker
 
@@ -118,12 +117,10 @@ def upload_document(
 ) -> dict[str, Any]:
     service = _uploads(request, kb)
     fields = DocumentFields(doc_id, title, kind, language, jurisdiction, tuple(scenarios or ()))
-    try:
-        record, passages = service.accept(
-            file.file, filename=file.filename, content_type=file.content_type, fields=fields, who=caller.name
-        )
-    except UploadError as exc:
-        raise upload_error(exc) from None
+    # a refusal is an UploadError: the one handler answers it with its code's status (service/errors.py)
+    record, passages = service.accept(
+        file.file, filename=file.filename, content_type=file.content_type, fields=fields, who=caller.name
+    )
     _upload_worker(request.app).submit(partial(service.ingest, record.doc_id, passages))
     response.headers["Location"] = f"/api/documents/{record.doc_id}"
     return describe(record)
@@ -178,8 +175,5 @@ def document_status(kb: KB, doc_id: DocIdPath) -> dict[str, Any]:
     },
 )
 def remove_document(request: Request, kb: KB, caller: WriteKey, doc_id: DocIdPath) -> dict[str, Any]:
-    try:
-        removed = _uploads(request, kb).delete(doc_id, caller.name)
-    except UploadError as exc:
-        raise upload_error(exc) from None
+    removed = _uploads(request, kb).delete(doc_id, caller.name)
     return {"doc_id": doc_id, "deleted": True, "passages_removed": removed}

@@ -1,7 +1,7 @@
 """The roadmap from need to operation: its questions, the roadmap for a scenario and answers, and the `/roadmap` page.
 
-The rules and their evaluation live in kb/roadmap.py; this module only checks the request, calls it and
-turns its input errors into the one error shape (422 naming the valid values).
+The rules and their evaluation live in kb/roadmap.py; this module only checks the request and calls it. Its input
+errors (`RoadmapInputError`) reach the one handler (service/errors.py): 422 naming the valid values.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from kb.roadmap import RoadmapInputError, build_roadmap, questions_for
+from kb.roadmap import build_roadmap, questions_for
 from kb.scenarios import scenario_label
 from kb.vocabulary import SCENARIO_IDS, Language
 from service.deps import KB
-from service.errors import error_response
 from service.schemas import ErrorBody, RequestBody
 
 router = APIRouter(tags=["roadmap"])
@@ -108,10 +107,6 @@ class RoadmapOut(BaseModel):
     phases: list[PhaseOut]
 
 
-def _input_error(exc: RoadmapInputError) -> JSONResponse:
-    return error_response(422, exc.code, str(exc), field=exc.field, valid=exc.valid)
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Unknown scenario, question key or answer value; `valid` lists the valid ones"}
 }
@@ -130,10 +125,7 @@ def roadmap_questions(
     scenario: Annotated[str, Query(description=f"One of {', '.join(SCENARIO_IDS)}")],
     lang: Annotated[Language, Query(description="Language of the texts: da or en")] = "da",
 ) -> Any:
-    try:
-        questions = questions_for(scenario, lang)
-    except RoadmapInputError as exc:
-        return _input_error(exc)
+    questions = questions_for(scenario, lang)
     return {"scenario": scenario, "scenario_label": scenario_label(scenario, lang), "language": lang, "questions": questions}
 
 
@@ -146,10 +138,7 @@ def roadmap_questions(
     responses=_ERRORS,
 )
 def roadmap(request: RoadmapRequest, kb: KB) -> Any:
-    try:
-        return build_roadmap(request.scenario, request.answers, request.language, kb=kb)
-    except RoadmapInputError as exc:
-        return _input_error(exc)
+    return build_roadmap(request.scenario, request.answers, request.language, kb=kb)
 
 
 @router.get("/roadmap", include_in_schema=False)
