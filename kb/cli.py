@@ -346,7 +346,7 @@ def serve(
 def _needs_build(settings: Any) -> bool:
     """Never built (no index stamp), still embedding (the stamp says so), or a build that stopped midway."""
     from kb.build_progress import read_build_progress
-    from kb.knowledge_base import PENDING_MARK
+    from kb.indexing import PENDING_MARK
 
     try:
         stamp = settings.index_stamp_file.read_text().strip()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,21 +15,22 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from kb.answer import Answer, AnswerSection, Citation, ScenarioInfo
-from kb.errors import InvalidFilterError, InvalidQuestionError, NotBuiltError, UnknownPassageError
-from kb.keywords import IndexedRow, KeywordIndex
+from kb.answer import Answer, ScenarioInfo
+from kb.asking import Asker
+from kb.indexing import PENDING_MARK
+from kb.indexing import Indexer
+from kb.errors import InvalidFilterError, NotBuiltError, UnknownPassageError
+from kb.keywords import KeywordIndex
 from kb.passage import Passage
 from kb.question import Question
 from kb.references import covers
 from kb.retrieval import RankedUnit, Retriever, SearchHit
-from kb.scenarios import in_profile, profile_refs
+from kb.scenarios import profile_refs
 from kb.settings import Settings
 from kb.match import Match
 from kb.store import PassageStore, open_client
-from kb.text import check_text
 from kb.timing import stage
 from kb.unit_index import UnitIndex
-from kb.vocabulary import LANGUAGES, SCENARIO_IDS
 
 log = logging.getLogger(__name__)
 
@@ -184,106 +183,19 @@ class KnowledgeBase:
         self.reload_if_changed()
         return self._keyword_state["index"] is not None and bool(self._keyword_state["index"].rows)
 
-    # --- keeping the keyword index in step with the store ------------------------
+    # --- keeping the keyword index in step with the store (kb/indexing.py): the facade -------
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        return Indexer(self)
 
     def store_fingerprint(self) -> str:
-        """A hash of every passage id and content hash (and the keyword index's format): changes whenever the
-        store's contents do."""
-        digest = hashlib.sha256(KEYWORD_INDEX_FORMAT.encode())
-        for pid, content_hash in sorted(self.store.hashes().items()):
-            digest.update(f"{pid}\x00{content_hash}\n".encode())
-        return digest.hexdigest()
+        """A hash of every passage id and content hash: changes whenever the store's contents do."""
+        return self.indexer.store_fingerprint()
 
     def refresh_keyword_index(self) -> bool:
         """Rebuild the BM25 index and catalog when they do not match the store; True when rebuilt."""
-        fingerprint = self.store_fingerprint()
-        current = self._keyword_state["index"]
-        if current is not None and current.stamp == fingerprint and self._keyword_state["catalog"] is not None:
-            # the passages are the same; their vectors may not be (a build embeds text by text): a new stamp then
-            self._write_index_stamp(fingerprint)
-            self._refresh_units()
-            return False
-        rows: list[IndexedRow] = []
-        texts: list[str] = []
-        catalog: dict[str, Any] = {"documents": {}, "passages": 0}
-        for passage in self.store.iter_passages():
-            rows.append(IndexedRow(passage.passage_id, passage.doc_id, passage.language, passage.kind, passage.in_force))
-            texts.append(passage.indexed_text)
-            doc = catalog["documents"].setdefault(
-                passage.doc_id,
-                {
-                    "title": passage.title,
-                    "kind": passage.kind,
-                    "jurisdiction": passage.jurisdiction,
-                    "origin": passage.origin,
-                    "scenarios": [],
-                    "versions": {},
-                    "passages": {},
-                },
-            )
-            doc["scenarios"].extend(s for s in passage.scenarios if s not in doc["scenarios"])
-            version = doc["versions"].setdefault(
-                passage.version,
-                {"version": passage.version, "valid_from": str(passage.valid_from or ""), "in_force": passage.in_force, "languages": []},
-            )
-            # law-in-force (kb/versions.py): when a version stops applying, and how many of its passages are changed
-            version.setdefault("valid_to", str(passage.valid_to or ""))
-            version["passages"] = version.get("passages", 0) + 1
-            if passage.amended_by and passage.locator.split(".")[0] not in version.setdefault("amended", []):
-                version["amended"].append(passage.locator.split(".")[0])
-            if passage.language not in version["languages"]:
-                version["languages"].append(passage.language)
-            doc["passages"][passage.language] = doc["passages"].get(passage.language, 0) + 1
-            catalog["passages"] += 1
-        for doc in catalog["documents"].values():
-            doc["versions"] = sorted(doc["versions"].values(), key=lambda v: v["valid_from"], reverse=True)
-        from kb.lexicon import learn_lexicon
-
-        by_ref: dict[tuple[str, str], dict[str, str]] = {}  # (ref, version and piece) -> language -> text
-        for row, text in zip(rows, texts, strict=True):
-            ref, _, rest = row.passage_id.partition("/")
-            by_ref.setdefault((ref, rest.split("/", 1)[-1]), {})[row.language] = text
-        pairs = [(v["da"], v["en"]) for v in by_ref.values() if "da" in v and "en" in v]
-        index = KeywordIndex.build(rows, texts, stamp=fingerprint, lexicon=learn_lexicon(pairs))
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.settings.data_dir / "catalog.json.tmp"
-        tmp.write_text(json.dumps(catalog, ensure_ascii=False, indent=1))
-        os.replace(tmp, self.settings.data_dir / "catalog.json")
-        index.save(self.settings.bm25_dir)
-        self._keyword_state.update(index=index, catalog=catalog, version=fingerprint)
-        self._refresh_units(force=True, stamp=self._index_stamp_for(fingerprint))
-        self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index, catalog and units in place
-        return True
-
-    def _index_stamp_for(self, fingerprint: str) -> str:
-        """The store fingerprint, and while passages wait for their vectors "+" and a hash of which: every text
-        a build embeds changes the stamp, so workers reload (and reopen an embedded store) to see its vectors."""
-        pending = self.store.pending()
-        if not pending:
-            return fingerprint
-        return fingerprint + PENDING_MARK + hashlib.sha256("\n".join(sorted(pending)).encode()).hexdigest()[:16]
-
-    def _write_index_stamp(self, fingerprint: str) -> None:
-        stamp = self._index_stamp_for(fingerprint)
-        self._keyword_state.update(version=stamp, pending=self.store.pending() if PENDING_MARK in stamp else {})
-        path = self.settings.index_stamp_file
-        if self._read_index_stamp() == stamp:
-            return
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(stamp + "\n")
-        os.replace(tmp, path)
-
-    def _refresh_units(self, force: bool = False, stamp: str | None = None) -> None:
-        """Rebuild and save the unit index when the keyword index was rebuilt (`force`), or when the vectors it
-        averages have all landed since it was saved; while a build still embeds, the saved one (BM25 over every
-        unit, vectors where there were any) serves, so no text costs a whole rebuild."""
-        stamp = stamp or self._read_index_stamp()
-        saved = UnitIndex.load(self.settings.units_dir)
-        if not force and (PENDING_MARK in stamp or (saved is not None and saved.stamp == stamp)):
-            return
-        units = self._build_units(stamp)
-        units.save(self.settings.units_dir)
-        self.__dict__["_units"] = (stamp, units)
+        return self.indexer.refresh()
 
     # --- reading ------------------------------------------------------------------
 
@@ -543,14 +455,9 @@ class KnowledgeBase:
                 saved = UnitIndex.load(self.settings.units_dir)
                 # the saved index is the one for this stamp, or (while a build embeds) for the same passages
                 fits = saved is not None and saved.stamp.split(PENDING_MARK)[0] == stamp.split(PENDING_MARK)[0]
-                cached = (stamp, saved if fits else self._build_units(stamp))
+                cached = (stamp, saved if fits else self.indexer.build_units(stamp))
                 self.__dict__["_units"] = cached
         return cached[1]
-
-    def _build_units(self, stamp: str) -> UnitIndex:
-        passages = list(self.store.iter_passages())
-        vectors = self.store.vectors([p.passage_id for p in passages])
-        return UnitIndex.build(passages, vectors, stamp, self.settings.exact_dense_max)
 
     @property
     def ranker_model_path(self) -> Path:
@@ -559,6 +466,12 @@ class KnowledgeBase:
 
         own = self.settings.data_dir / "ranker.json"
         return own if own.exists() else MODEL_FILE
+
+    # --- answering (kb/asking.py): the facade --------------------------------------------
+
+    @cached_property
+    def asker(self) -> Asker:
+        return Asker(self)
 
     def ask(
         self,
@@ -569,136 +482,17 @@ class KnowledgeBase:
         as_of: date | None = None,
     ) -> Answer:
         """A cited answer tied to a scenario, or a plain refusal with the nearest passages."""
-        from kb.abstention import load_model
-        from kb.answering import Composition, Evidence, compose, declined_text, paragraph_siblings
-        from kb.language import detect_language
-
-        question = check_question(question)
-        language = check_language(language) or detect_language(question)
-        with stage("scenario"):
-            info = self.scenario_for(question, scenario, language)
-        profile = self.scenario_profile(info.id)
-        hits, evidence_signals = self.gather_evidence(question, language, profile, top_k=top_k, as_of=as_of)
-        named = [h for h in hits if h.named]
-        with stage("abstention"):
-            if named:  # a named provision is answered, unless the question asks it about something it does not hold
-                declines = not self._named_provision_holds(Question.parse(question, language), named)
-            else:
-                declines = not hits or load_model(self.abstention_model_path).should_decline(evidence_signals)
-        if declines:
-            see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
-            return Answer(
-                question=question,
-                answer=declined_text(language, see_also),
-                language=language,
-                scenario=info,
-                citations=[],
-                abstained=True,
-                see_also=see_also,
-                **self._partial(),
-            )
-        evidence = [
-            Evidence(h.passage, h.score, rank, named=h.named, in_profile=in_profile(profile, h.passage.ref))
-            for rank, h in enumerate(hits)
-        ]
-
-        def extractive() -> Composition:
-            return compose(question, language, evidence, info.label, profile, self.idf, siblings=paragraph_siblings(self._unit_passages))
-
-        with stage("compose"):
-            if self.generator is not None:
-                composition, generator_name = self.generator.answer(question, language, evidence, info.label, extractive)
-            else:
-                composition, generator_name = extractive(), "extractive"
-        from kb.versions import language_notes  # law-in-force: amended provisions cited in another language
-
-        cited = self._passages_by_id([c.passage_id for c in composition.citations])  # quoted siblings included
-        return Answer(
-            question=question,
-            answer=composition.text,
-            language=language,
-            scenario=info,
-            citations=composition.citations,
-            abstained=False,
-            sentences=composition.sentences,
-            generator=generator_name,
-            **self._partial(),
-            notes=language_notes([cited[c.passage_id] for c in composition.citations if c.passage_id in cited], language),
-            sections=[AnswerSection.model_validate(vars(section)) for section in composition.sections],
-        )
-
-    def _dense_scores(self, hits: list[SearchHit]) -> list[float]:
-        """The evidence's dense similarities. While a build embeds, the best evidence may have no vector yet: its
-        similarity is unknown, not low, so the decision sees the calibration's mean similarity for it."""
-        scores = [h.dense_score for h in hits if h.dense_score is not None]
-        pending = self._keyword_state.get("pending")
-        if pending and any(h.passage.passage_id in pending for h in hits[:3]):
-            from kb.abstention import FEATURES, load_model
-
-            scores.append(load_model(self.abstention_model_path).mean[FEATURES.index("dense_top")])
-        return scores
-
-    def _partial(self) -> dict[str, Any]:
-        """An answer's `partial` and `not_embedded` while a build is embedding (keyword search only for those texts)."""
-        missing = sorted(set((self._keyword_state.get("pending") or {}).values()))
-        return {"partial": bool(missing), "not_embedded": missing}
-
-    def _named_provision_holds(self, q: Question, named: list[SearchHit]) -> bool:
-        """False when the question asks a named provision about two or more things none of its text mentions
-        ("Hvad siger artikel 26 om løn til sygeplejersker?"): the provision is there, the answer is not."""
-        topic = q.topic_tokens()
-        if len(topic) < 2:
-            return True  # "Hvad siger artikel 26?": the provision itself is the answer
-        text: dict[str, list[str]] = {}
-        for hit in named:
-            p = hit.passage
-            for sibling in self._unit_passages(p.locator.split(".")[0]):
-                if sibling.doc_id == p.doc_id and sibling.language == p.language and sibling.version == p.version:
-                    text.setdefault(p.language, []).append(sibling.indexed_text)
-        if q.source_language not in text:
-            return True  # only another language's text to compare the question's words with: no grounds to decline
-        return q.coverage("\n".join(text[q.source_language]), q.source_language, self.idf, topic) > 0
+        return self.asker.ask(question, scenario, language, top_k, as_of)
 
     def gather_evidence(
         self, question: str, language: str, profile: list[str], top_k: int = 8, as_of: date | None = None
     ) -> tuple[list[SearchHit], Any]:
         """The evidence for a question and the signals the decision to answer or decline looks at."""
-        from kb.abstention import signals
-
-        hits, ranked = self.retriever._retrieve(question, language, profile, k=top_k, as_of=as_of)
-        top = ranked[0] if ranked else None
-        with stage("abstention"):
-            evidence_signals = signals(
-                question,
-                [(h.passage.indexed_text, h.passage.language) for h in hits[:3]],
-                dense_scores=self._dense_scores(hits),
-                keyword_scores=[h.keyword_score for h in hits if h.keyword_score is not None],
-                idf=self.idf,
-                ranker_top=top.score if top else 0.0,
-                unknown_words=self.keywords.unknown_share(Question.parse(question, language).own_tokens),
-                retrievers_agree=(top.features.get("unit_bm25_rr", 0.0) + top.features.get("unit_dense_rr", 0.0)) if top else 0.0,
-            )
-        return hits, evidence_signals
+        return self.asker.gather_evidence(question, language, profile, top_k, as_of)
 
     def scenario_for(self, question: str, scenario: str | None, language: str) -> ScenarioInfo:
         """The scenario the user chose, or the one inferred from the question with its confidence and cues."""
-        from kb.scenarios import scenario_label
-
-        if scenario is not None:
-            if scenario not in SCENARIO_IDS:
-                raise InvalidFilterError("scenario", scenario, list(SCENARIO_IDS))
-            reason = "valgt af brugeren" if language == "da" else "chosen by the user"
-            return ScenarioInfo(id=scenario, label=scenario_label(scenario, language), confidence=1.0, inferred=False, reason=reason)
-        from kb.routing import NO_SCENARIO_LABEL
-
-        guess = self.router.predict(question, language)
-        return ScenarioInfo(
-            id=guess.scenario,  # None: no clear scenario
-            label=scenario_label(guess.scenario, language) if guess.scenario else NO_SCENARIO_LABEL.get(language, NO_SCENARIO_LABEL["en"]),
-            confidence=round(float(guess.confidence), 3),
-            inferred=True,
-            reason=guess.reason,
-        )
+        return self.asker.scenario_for(question, scenario, language)
 
     @property
     def abstention_model_path(self) -> Path:
@@ -723,9 +517,6 @@ class KnowledgeBase:
         return ScenarioRouter(embed_query=self.embed_query, model_name=self.embedder.model_name)
 
 
-MAX_QUESTION_CHARS = 2000
-
-
 def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
     """The first `k` (passage id, score) pairs of distinct articles or sections (`doc:unit`), in the order given."""
     chosen: list[tuple[str, float]] = []
@@ -740,21 +531,5 @@ def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, flo
     return chosen
 
 
-PENDING_MARK = "+"  # in the index stamp: passages still wait for their vectors
-KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
 
 
-def check_question(question: str) -> str:
-    """The question stripped; InvalidQuestionError when it is empty or too long, UnencodableTextError when not UTF-8."""
-    text = check_text((question or "").strip(), "question")
-    if not text:
-        raise InvalidQuestionError("the question is empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise InvalidQuestionError(f"the question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}")
-    return text
-
-
-def check_language(language: str | None) -> str | None:
-    if language is not None and language not in LANGUAGES:
-        raise InvalidFilterError("language", language, list(LANGUAGES))
-    return language

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_core import PydanticCustomError
 
 from kb.answer import Answer, AnswerSection, Citation
-from kb.knowledge_base import MAX_QUESTION_CHARS
+from kb.asking import MAX_QUESTION_CHARS
 from kb.errors import UnencodableTextError
 from kb.text import unencodable_at
 from kb.vocabulary import LANGUAGES, SCENARIO_IDS
@@ -95,7 +95,7 @@ class AskRequest(RequestBody):
         },
     )
 
-    # The length is checked by the core (kb.knowledge_base.check_question), so the CLI and the API say the same.
+    # The length is checked by the core (kb.asking.check_question), so the CLI and the API say the same.
     question: str = Field(
         description=f"The question, in Danish or English; 1 to {MAX_QUESTION_CHARS} characters",
         json_schema_extra={"minLength": 1, "maxLength": MAX_QUESTION_CHARS},

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from kb.clauses import clause_view
 from kb.vocabulary import LAW_KINDS
 from kb.errors import InvalidFilterError
-from kb.knowledge_base import MAX_QUESTION_CHARS, check_language
+from kb.asking import MAX_QUESTION_CHARS, check_language
 from kb.references import parse_reference
 from service.deps import BuiltKB
 from service.errors import error_response

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator
 
 from kb.errors import InvalidFilterError
-from kb.knowledge_base import MAX_QUESTION_CHARS
+from kb.asking import MAX_QUESTION_CHARS
 from kb.versions import search_changed
 from service.deps import BuiltKB
 from service.schemas import ErrorBody, SearchHitOut
