@@ -1,4 +1,10 @@
-"""The knowledge base object: one core that the CLI, the service and the evaluation call."""
+"""The knowledge base object: one core that the CLI, the service and the evaluation call.
+
+A facade over the parts that do the work, each in its own module: the store (kb/store.py), the keyword index and
+its keeping in step with the store (kb/keywords.py, kb/indexing.py), retrieval (kb/retrieval.py), reading passages
+and provisions (kb/reading.py) and answering (kb/asking.py). It holds what they share: the settings, the loaded
+index state and the one-writer lock.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +23,15 @@ from filelock import FileLock, Timeout
 
 from kb.answer import Answer, ScenarioInfo
 from kb.asking import Asker
-from kb.indexing import PENDING_MARK
-from kb.indexing import Indexer
-from kb.errors import InvalidFilterError, NotBuiltError, UnknownPassageError
+from kb.errors import InvalidFilterError, NotBuiltError
+from kb.indexing import PENDING_MARK, Indexer
 from kb.keywords import KeywordIndex
 from kb.passage import Passage
 from kb.question import Question
-from kb.references import covers
+from kb.reading import Reader
 from kb.retrieval import RankedUnit, Retriever, SearchHit
 from kb.scenarios import profile_refs
 from kb.settings import Settings
-from kb.match import Match
 from kb.store import PassageStore, open_client
 from kb.timing import stage
 from kb.unit_index import UnitIndex
@@ -303,127 +307,43 @@ class KnowledgeBase:
         """The passages of a named provision, in document order, in the preferred language where it exists."""
         return self.retriever.provision_passages(provision, preferred_language, doc, kind, language, in_force_only, limit)
 
-    def _passages_by_id(self, passage_ids: list[str]) -> dict[str, Passage]:
-        """The passages with these ids, from a cache kept until the store changes (the keyword index's stamp), the rest
-        from Chroma: fetching 20 passages' text and metadata costs 6-9 ms, and the same passages come up again and again."""
-        cache = self._passage_cache
-        if cache.get("\x00stamp") != self.keywords.stamp or len(cache) > 50_000:
-            cache.clear()
-            cache["\x00stamp"] = self.keywords.stamp
-        missing = [pid for pid in passage_ids if pid not in cache]
-        for passage in self.store.get(missing):
-            cache[passage.passage_id] = passage
-        return {pid: cache[pid] for pid in passage_ids if pid in cache}
+    # --- reading passages and provisions (kb/reading.py): the facade ---------------------
 
     @cached_property
-    def _passage_cache(self) -> dict[str, Any]:
-        return {}
-
-    def _unit_passages(self, unit: str) -> tuple[Passage, ...]:
-        """Every stored passage of a unit (all documents, languages, versions), kept until the store changes (the
-        keyword index's stamp): the provisions the best passages cite (Article 6, Annex I) recur in most answers,
-        and each Chroma lookup of one costs 15-40 ms."""
-        return self._unit_cache(self.keywords.stamp, unit)
-
-    @cached_property
-    def _unit_cache(self) -> Any:
-        @lru_cache(maxsize=512)
-        def find(stamp: str, unit: str) -> tuple[Passage, ...]:
-            return tuple(self.store.find(Match(unit=unit)))
-
-        return find
+    def reader(self) -> Reader:
+        return Reader(self)
 
     def passage(self, passage_id: str) -> Passage:
-        found = self.store.get([passage_id])
-        if not found:
-            raise UnknownPassageError(passage_id)
-        return found[0]
+        """The passage with this id (UnknownPassageError when there is none)."""
+        return self.reader.passage(passage_id)
 
     def parallel_versions(self, passage: Passage) -> list[Passage]:
         """The same reference in the other languages (same version label where there is one)."""
-        others = self.store.find(Match(ref=passage.ref, not_language=passage.language))
-        others.sort(key=lambda p: (p.version != passage.version, not p.in_force, p.language, p.piece))
-        return others
+        return self.reader.parallel_versions(passage)
 
     def neighbours(self, passage: Passage, before: int = 1, after: int = 1) -> list[Passage]:
         """The passages just before and after in the same text."""
-        found = self.store.find(
-            Match(text_key=passage.text_key, order_from=passage.order - before, order_to=passage.order + after)
-        )
-        return sorted((p for p in found if p.passage_id != passage.passage_id), key=lambda p: p.order)
+        return self.reader.neighbours(passage, before, after)
 
     def passages_for_ref(self, ref: str, language: str | None = None, in_force_only: bool = True) -> list[Passage]:
         """Every passage whose reference is `ref` or below it, in document order."""
-        from kb.references import parse_reference
-
-        parsed = parse_reference(ref)
-        if not self.is_built():
-            raise NotBuiltError(str(self.settings.data_dir))
-        ids = [  # from the keyword index, the passages from the cache: not a whole act from Chroma
-            r.passage_id
-            for r in self.keywords.rows
-            if r.doc_id == parsed.doc_id
-            and covers(ref, r.passage_id.partition("/")[0])
-            and (not language or r.language == language)
-            and (r.in_force or not in_force_only)
-        ]
-        found = self._passages_by_id(ids).values()
-        return sorted(found, key=lambda p: (p.language, p.order))
+        return self.reader.passages_for_ref(ref, language, in_force_only)
 
     def cited_by(self, ref: str) -> list[str]:
-        """References of the passages in force that cite `ref` or a reference below it (the reverse of `cites`),
-        leaving out the provision's own parts citing each other."""
-        stamp = self.keywords.stamp
-        cached = self.__dict__.get("_reverse_citations")
-        if cached is None or cached[0] != stamp:  # rebuilt when the store changes (the keyword index follows it)
-            reverse: dict[str, set[str]] = {}
-            for passage in self.store.find(Match(in_force=True, citing=True)):
-                for cited in passage.cites:
-                    reverse.setdefault(cited, set()).add(passage.ref)
-            cached = self.__dict__["_reverse_citations"] = (stamp, reverse)
-        citing = {c for cited, refs in cached[1].items() if covers(ref, cited) for c in refs}
-        return sorted(c for c in citing if not covers(ref, c))
+        """References of the passages in force that cite `ref` or a reference below it."""
+        return self.reader.cited_by(ref)
 
     def similar_in_other_documents(
         self, passages: list[Passage], k: int = 5, kinds: list[str] | None = None, language: str | None = None
     ) -> list[SearchHit]:
-        """Provisions of other documents nearest in meaning to `passages` (a contract clause -> the provisions
-        of law behind it), one hit per article or section, best first; shown in `language` where a version exists.
+        """Provisions of other documents nearest in meaning to `passages`, one hit per article or section."""
+        return self.reader.similar_in_other_documents(passages, k, kinds, language)
 
-        The provision is the mean of its passages' stored vectors, in every language given: embedding its text
-        as a query cut a long article short and tied the neighbours to the language shown (a Danish Article 26
-        of the AI Act found NIS2's supervision articles, the English one the model contract's clauses on use).
-        """
-        if not passages or k <= 0:
-            return []
-        model = self.embedder.model_name
-        stored = self.store.vectors_for_hashes(sorted({p.content_hash(model) for p in passages}))
-        if not stored:  # passages that are not in the store have no neighbours in it either
-            return []
-        vector = np.mean(np.stack(list(stored.values())), axis=0)
-        vector /= np.linalg.norm(vector) or 1.0
-        own = passages[0].doc_id
-        rows, row_of = self.keywords.rows, self.keywords.row_of
+    def _passages_by_id(self, passage_ids: list[str]) -> dict[str, Passage]:
+        return self.reader.passages_by_id(passage_ids)
 
-        pending = self._keyword_state.get("pending") or {}
-
-        def wanted(pid: str) -> bool:
-            if pid in pending:  # a placeholder vector, not the passage's own
-                return False
-            row = rows[row_of[pid]] if pid in row_of else None
-            return row is not None and row.in_force and row.doc_id != own and (not kinds or row.kind in kinds)
-
-        # an over-fetch of 1,000 filtered from the keyword index's fields costs 10 ms; Chroma's own filter 100 ms.
-        # Exact over the vectors in memory when the unit index holds them (the same in every build and mode)
-        exact = None if pending else self.retriever._dense_exact(vector, 1000, None, None, None, True)
-        nearest = exact if exact is not None else self.store.query(vector, 1000)
-        chosen = _one_per_unit([(pid, s) for pid, s in nearest if wanted(pid)], k)
-        if len(chosen) < k:  # too few articles left after the filter: let Chroma filter
-            others = Match(not_doc_id=own, in_force=True, kind=tuple(kinds) if kinds else None)
-            chosen = _one_per_unit(self.store.query(vector, 10 * k, others), k)
-        known = self._passages_by_id([pid for pid, _ in chosen])
-        hits = [SearchHit(passage=known[pid], score=s, dense_score=s) for pid, s in chosen if pid in known]
-        return self.retriever._in_language(hits, language) if language else hits
+    def _unit_passages(self, unit: str) -> tuple[Passage, ...]:
+        return self.reader.unit_passages(unit)
 
     # --- answering ------------------------------------------------------------------
 
@@ -515,20 +435,6 @@ class KnowledgeBase:
 
         # the index's embedder, through the query-vector cache: a question is embedded once for search and routing
         return ScenarioRouter(embed_query=self.embed_query, model_name=self.embedder.model_name)
-
-
-def _one_per_unit(found: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
-    """The first `k` (passage id, score) pairs of distinct articles or sections (`doc:unit`), in the order given."""
-    chosen: list[tuple[str, float]] = []
-    seen: set[str] = set()
-    for pid, score in found:
-        unit = pid.partition("/")[0].split(".")[0]
-        if unit not in seen:
-            seen.add(unit)
-            chosen.append((pid, score))
-            if len(chosen) == k:
-                break
-    return chosen
 
 
 
