@@ -140,12 +140,12 @@ def _ingest_upload(
     from ingest.uploads.service import DocumentFields, UploadService
     from kb.errors import KBError
     from service.audit import AuditLog
-    from service.config import ServiceSettings
+    from ingest.uploads.checks import UploadLimits
 
     kb = _kb()
-    settings = ServiceSettings()
+    settings = kb.settings.service
     audit = AuditLog(settings.audit_log or kb.settings.data_dir / "audit.jsonl")
-    service = UploadService(kb, settings.upload_limits, audit, status_of=_refusal_status)
+    service = UploadService(kb, UploadLimits.of(settings), audit, status_of=_refusal_status)
     who = f"cli:{getpass.getuser()}"
     try:
         if remove is not None:
@@ -324,14 +324,12 @@ def serve(
     """
     from kb.errors import InvalidSettingError
     from kb.settings import get_settings
-    from service.config import ServiceSettings
     from service.server import run
 
     if build and no_build:
         _err("--build and --no-build exclude each other")
-    try:  # every setting read before anything starts (the LLM's too, as settings.llm): a bad one stops here, named
+    try:  # every setting read before anything starts (the LLM's and the service's groups too): a bad one stops here, named
         settings = get_settings()
-        ServiceSettings()
     except InvalidSettingError as exc:
         _err(str(exc))
     builder = _start_build(settings) if not no_build and (build or _needs_build(settings)) else None

@@ -19,7 +19,6 @@ from kb.errors import KBError
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings, get_settings
 from service import errors
-from service.config import ServiceSettings
 from service.logging_config import QuestionLogMiddleware
 from service.middleware import install_headers, install_limits
 from service.routes import ROUTERS
@@ -87,9 +86,10 @@ def log_query_batches() -> None:
         )
 
 
-def create_app(settings: Settings | None = None, service_settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app over one settings object: the knowledge base's, with the service's own as `settings.service`."""
     settings = settings or get_settings()
-    service_settings = service_settings or ServiceSettings()
+    service_settings = settings.service
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

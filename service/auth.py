@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
 from service.audit import AuditLog
-from service.config import ServiceSettings
+from kb.settings import ServiceSettings
 from service.errors import ApiError
 
 HEADER = "X-API-Key"

@@ -34,7 +34,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.config import ServiceSettings
+from kb.settings import ServiceSettings
 from service.errors import AnsweredOutside, error_body
 from service.security_headers import CSP, DOCS_CSP, SECURITY_HEADERS
 

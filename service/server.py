@@ -13,7 +13,6 @@ import sys
 import uvicorn
 
 from kb.settings import get_settings
-from service.config import ServiceSettings
 from service.logging_config import log_config
 
 APP_FACTORY = "service.app:create_app"
@@ -21,7 +20,7 @@ APP_FACTORY = "service.app:create_app"
 
 def run(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     settings = get_settings()
-    service = ServiceSettings()
+    service = settings.service
     store = f"the Chroma server at {settings.chroma_url}" if settings.chroma_url else f"the embedded store in {settings.chroma_dir}"
     sys.stderr.write(f"serving {settings.data_dir} with {workers} worker(s) from {store}\n")
     # Behind trusted reverse proxies uvicorn's ProxyHeadersMiddleware puts the client's own address in the

@@ -15,7 +15,7 @@ import pytest
 from kb.knowledge_base import KnowledgeBase
 from service.audit import AuditLog
 from service.auth import identify, new_key, settings_entry
-from service.config import ServiceSettings
+from kb.settings import ServiceSettings
 from tests.conftest import kb_env
 from tests.servers import serve
 from tests.test_hostile_uploads import API_KEYS, READER_KEY, WRITER_KEY, a_docx, error_of, make_pdf, upload

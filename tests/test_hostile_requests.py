@@ -344,13 +344,13 @@ def test_options_and_preflights_go_through_the_rate_limit(small_kb) -> None:  # 
     import concurrent.futures
 
     from service.app import create_app
-    from service.config import ServiceSettings
+    from kb.settings import ServiceSettings
 
     async def statuses(cors: bool) -> list[tuple[int, str | None]]:
         settings = ServiceSettings(
             rate_limit_per_minute=1, rate_limit_burst=3, cors_origins=[ORIGIN] if cors else []
         )
-        app = create_app(small_kb.settings, settings)
+        app = create_app(small_kb.settings.model_copy(update={"service": settings}))
         headers = {"origin": ORIGIN, "access-control-request-method": "POST"} if cors else {}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kb") as c:
             answers = [await c.options("/api/ask", headers=headers) for _ in range(4)]

@@ -200,11 +200,12 @@ def test_token_bucket_refills_and_forgets_the_least_recent_clients() -> None:
 
 def test_rate_limit_setting_zero_turns_it_off(small_kb) -> None:  # type: ignore[no-untyped-def]
     from service.app import create_app
-    from service.config import ServiceSettings
+    from kb.settings import ServiceSettings
     from service.middleware import RateLimitMiddleware
 
     def limited(**values: int) -> bool:
-        app = create_app(small_kb.settings, ServiceSettings(_env_file=None, **values))  # type: ignore[call-arg]
+        service = ServiceSettings(_env_file=None, **values)  # type: ignore[call-arg]
+        app = create_app(small_kb.settings.model_copy(update={"service": service}))
         return any(m.cls is RateLimitMiddleware for m in app.user_middleware)
 
     assert limited(rate_limit_per_minute=30) and not limited(rate_limit_per_minute=0)
@@ -230,10 +231,10 @@ def test_body_over_the_limit_is_413_by_length_or_by_count(server: str) -> None:
 
 def test_uploads_have_their_own_larger_body_limit(server: str, small_kb) -> None:  # type: ignore[no-untyped-def]
     from service.app import create_app
-    from service.config import ServiceSettings
+    from kb.settings import ServiceSettings
 
     settings = ServiceSettings(_env_file=None, body_limits={"/api/doc": 2048})  # type: ignore[call-arg]
-    app = create_app(small_kb.settings, settings)
+    app = create_app(small_kb.settings.model_copy(update={"service": settings}))
     options = next(m.kwargs for m in app.user_middleware if m.cls is BodyLimitMiddleware)
     limits = BodyLimitMiddleware(None, **options)  # type: ignore[arg-type]
     assert limits.limit_for("/api/ask") == 64 * 1024 == settings.max_body_bytes

