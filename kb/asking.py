@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
 
 MAX_QUESTION_CHARS = 2000
+NEAREST_SHOWN = 3  # provisions a declined answer points to
 
 
 class Asker:
@@ -56,7 +57,7 @@ class Asker:
             else:
                 declines = not hits or load_model(self.kb.abstention_model_path).should_decline(evidence_signals)
         if declines:
-            see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(hits[:3], 1)]
+            see_also = [Citation.of(i, h.passage, h.score) for i, h in enumerate(nearest_provisions(hits), 1)]
             return Answer(
                 question=question,
                 answer=declined_text(language, see_also),
@@ -169,6 +170,24 @@ class Asker:
             inferred=True,
             reason=guess.reason,
         )
+
+
+def nearest_provisions(hits: list[SearchHit], n: int = NEAREST_SHOWN) -> list[SearchHit]:
+    """The best hit of each of the first `n` provisions (`doc:unit`: an article, a section, an annex) among `hits`.
+
+    A declined answer points the reader at provisions to look at; the first three hits were often pieces of one unit
+    (three times "ANNEX I" of the procurement directive for an off-topic question), which told one thing three times.
+    """
+    chosen: list[SearchHit] = []
+    seen: set[str] = set()
+    for hit in hits:
+        unit = hit.passage.ref.split(".")[0]
+        if unit not in seen:
+            seen.add(unit)
+            chosen.append(hit)
+            if len(chosen) == n:
+                break
+    return chosen
 
 
 def check_question(question: str) -> str:

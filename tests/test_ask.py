@@ -84,6 +84,21 @@ def test_off_topic_questions_are_declined(small_kb: KnowledgeBase, question: str
     assert answer.abstained and answer.language == language
     assert word in answer.answer
     assert answer.citations == [] and answer.see_also
+    units = [c.ref.split(".")[0] for c in answer.see_also]
+    assert len(units) == len(set(units)), units  # one nearest passage per provision
+
+
+def test_a_declined_answer_points_at_distinct_provisions(small_kb: KnowledgeBase) -> None:
+    """Pieces and paragraphs of one unit come up together in the hits; the reader is shown each provision once."""
+    from kb.asking import nearest_provisions
+    from kb.retrieval import SearchHit
+
+    def hits(*refs: str) -> list[SearchHit]:
+        return [SearchHit(passage=small_kb.passages_for_ref(ref, "en")[0], score=1.0) for ref in refs]
+
+    found = hits("ai-act:art-26.1", "ai-act:art-26.2", "ai-act:art-6.1", "ai-act:art-26.3", "gdpr:art-28.1", "nis2:art-21.1")
+    assert [h.passage.ref for h in nearest_provisions(found)] == ["ai-act:art-26.1", "ai-act:art-6.1", "gdpr:art-28.1"]
+    assert [h.passage.ref for h in nearest_provisions(found[:3], 5)] == ["ai-act:art-26.1", "ai-act:art-6.1"]
 
 
 def test_versions_in_force_unless_as_of(small_kb: KnowledgeBase) -> None:

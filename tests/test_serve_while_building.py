@@ -127,10 +127,13 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         assert search.headers["X-KB-Not-Embedded"].split(",") == still["not_embedded"]
     finally:
         first.close()
-    # `kb stats` tells the same (run beside the next server's start-up: the build it starts waits for the lock below)
-    stats = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli", "stats", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    # `kb stats` tells the same, before the next server starts: that one announces its resumed build at once
+    stats = subprocess.run(
+        [sys.executable, "-m", "kb.cli", "stats", "--json"], env=env, capture_output=True, text=True, timeout=120
     )
+    assert stats.returncode == 0, stats.stderr
+    build = json.loads(stats.stdout)["build"]
+    assert build["state"] == "interrupted" and 0 < build["embedded"] < build["passages"]
 
     # 3. `kb serve` again resumes the build; the same server answers partially, then fully, with no restart
     with write_lock(data_dir):  # the resumed build waits for this writer: the answer below is surely partial
@@ -139,14 +142,10 @@ def test_serve_answers_while_building_and_a_killed_build_resumes(
         try:
             during = ask(base)
             _, worker = health(base)
-            out, err = stats.communicate(timeout=120)
         except BaseException:
             second.close()
             raise
     try:
-        assert stats.returncode == 0, err
-        build = json.loads(out)["build"]
-        assert build["state"] == "interrupted" and 0 < build["embedded"] < build["passages"]
         assert during is not None and during["partial"] is True
         wait_for(lambda: health(base)[0]["status"] == "ok", 300, "the resumed build to finish", every=1)
         after = ask(base)
