@@ -24,6 +24,7 @@ from typing import Any
 
 from ingest.parsers import register
 from ingest.parsers.article_markdown import AnnexBlock, annex_paragraphs, clean_text, roman_to_int, sentence_case
+from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
 log = logging.getLogger(__name__)
@@ -209,16 +210,7 @@ def _annex_unit(roman: str | None, body_raw: list[str], extra_rows: list[str]) -
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror}") from None
-    if not raw.strip():
-        raise ParseError(path, "empty file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ParseError(path, "not UTF-8 text", line=raw[: exc.start].count(b"\n") + 1) from None
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from ingest.parsers import register
+from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
 # An annex section and its subsections stay one paragraph up to this size;
@@ -274,18 +275,7 @@ _NUMBERED_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+(.*)$")
 
 def _read(path: Path) -> tuple[dict[str, Any], list[str], int]:
     """Front matter's `source` mapping, body lines, and the file line number of the body's first line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ParseError(path, "not UTF-8 text", line=line) from None
-    text = text.replace("\r\n", "\n").lstrip("\ufeff")
-    if not text.strip():
-        raise ParseError(path, "empty file")
+    text = read_text(path).replace("\r\n", "\n")
     match = _FRONT.match(text)
     if match is None:
         raise ParseError(path, "no YAML front matter (expected '---' ... '---' at the top)", line=1)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
+from ingest.parsers._text import read_normalised
 from ingest.units import Paragraph, ParseError, Unit
 
 # --- shared text helpers -----------------------------------------------------------------
@@ -754,28 +755,11 @@ def _regroup_sublabels(content: list[_Tok]) -> list[_Tok]:
 # --- entry point --------------------------------------------------------------------------
 
 
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text; ParseError when missing, empty or not UTF-8."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise ParseError(path, "empty file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ParseError(path, f"not UTF-8 text (byte {exc.start})", line=line) from None
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        raise ParseError(path, "binary data (NUL bytes) in a text file", line=line)
-    return unicodedata.normalize("NFC", text)
 
 
 def clauses_from_file(path: Path) -> list[Clause]:
     """Clauses of one contract file, choosing Markdown headings or PDF-text layout."""
-    text = read_text(path)
+    text = read_normalised(path)
     if re.search(r"^#{1,6}\s*\d{1,3}(?:\.\d{1,3})*\.?\s", text, re.MULTILINE):
         clauses = clauses_from_markdown(text, path)
     else:

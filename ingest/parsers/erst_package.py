@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers.contract_markdown import Clause, clauses_from_markdown, clauses_to_units, read_text
+from ingest.parsers._text import read_normalised
+from ingest.parsers.contract_markdown import Clause, clauses_from_markdown, clauses_to_units
 from ingest.parsers.docx import clauses_from_docx
 from ingest.units import ParseError, Unit
 
@@ -69,7 +70,7 @@ def package_documents(files: list[Path], options: dict[str, Any]) -> Iterator[tu
             yield next_number, short_name(path.name), clauses_from_docx(path, options), path
             next_number += 1
             continue
-        text = read_text(path)
+        text = read_normalised(path)
         for number, name, body, first_line in split_combined(text, path):
             if number != next_number:
                 raise ParseError(path, f"document {number} follows document {next_number - 1}", line=first_line)

@@ -26,6 +26,7 @@ import lxml.html
 from lxml import etree
 
 from ingest.parsers import register
+from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
 _ART_ID = re.compile(r"^art_(\d+[a-zA-Z]?)$")
@@ -463,17 +464,7 @@ def _annex(el: Any, roman: str) -> Unit:
 
 def _load(path: Path) -> Any:
     """Read and parse one file; ParseError for missing, empty, non-UTF-8 or non-HTML input."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise ParseError(path, "empty file")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ParseError(path, f"not UTF-8 (invalid byte at offset {exc.start})", line) from None
+    text = read_text(path)
     if not re.search(r"</html\s*>", text[-5000:], re.IGNORECASE):
         raise ParseError(path, "truncated HTML: the closing </html> tag is missing", text.count("\n") + 1)
     parser = lxml.html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True, huge_tree=False)

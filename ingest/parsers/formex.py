@@ -20,6 +20,7 @@ from typing import Any
 from lxml import etree
 
 from ingest.parsers import register
+from ingest.parsers._text import read_bytes
 from ingest.units import Paragraph, ParseError, Unit
 
 # Elements that start a new line of text; everything else is inline.
@@ -246,14 +247,7 @@ def _parse_file(path: Path, keep_pis: bool = False) -> etree._ElementTree:
     """Parse safely: no DTD, no external or internal entity expansion, no network.
 
     `keep_pis` keeps processing instructions: a consolidation marks amended wording with them."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ParseError(path, "file not found") from None
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise ParseError(path, "empty file")
+    data = read_bytes(path)
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import get_parser, register
-from ingest.parsers.contract_markdown import read_text
+from ingest.parsers._text import read_normalised
 from ingest.parsers.markdown_outline import units_from_text
 from ingest.units import ParseError, Unit
 
@@ -74,7 +74,7 @@ def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units of one HTML page: `art-<n>`/`annex-<n>` for an act from EUR-Lex, else `section-<n>` by heading."""
     for path in files:
         path = Path(path)
-        text = read_text(path)
+        text = read_normalised(path)
         try:  # an act saved from EUR-Lex keeps its articles and annexes
             units = list(get_parser("eurlex_html")([path], {}))
         except ParseError:

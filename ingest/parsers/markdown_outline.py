@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers.contract_markdown import clauses_from_markdown, clauses_from_pdf_text, clauses_to_units, read_text
+from ingest.parsers._text import read_normalised
+from ingest.parsers.contract_markdown import clauses_from_markdown, clauses_from_pdf_text, clauses_to_units
 from ingest.units import Unit
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -67,4 +68,4 @@ def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units `section-<n>` of one Markdown file (`section-0` for the text before the first heading)."""
     for path in files:
         path = Path(path)
-        yield from units_from_text(read_text(path), path, options.get("front_heading", "Preamble"))
+        yield from units_from_text(read_normalised(path), path, options.get("front_heading", "Preamble"))

@@ -27,6 +27,7 @@ from ingest.parsers.retsinformation_json import (
     section_heading,
     split_items,
 )
+from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
 _CHAPTER = re.compile(r"^#{1,6}\s*Kapitel\s+(?P<num>\d+(?:\s?[a-z])?)\b\.?\s*(?P<title>.*)$", re.IGNORECASE)
@@ -51,17 +52,7 @@ def strip_markdown(text: str) -> str:
 
 def _read_lines(path: Path) -> tuple[list[str], int]:
     """The file's lines after the front matter, and the 1-based line number of the first."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise ParseError(path, "file is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ParseError(path, f"not UTF-8 text (byte {exc.start})", line=line) from None
+    text = read_text(path)
     lines = text.splitlines()
     start = 0
     if lines and lines[0].strip() == "---":

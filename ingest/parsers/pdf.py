@@ -23,6 +23,7 @@ from typing import Any
 
 from ingest.parsers import register
 from ingest.parsers.contract_markdown import normalize
+from ingest.parsers._text import read_bytes
 from ingest.units import Paragraph, ParseError, Unit
 
 DEFAULT_MAX_PAGES = 2000
@@ -39,12 +40,7 @@ def _read(path: Path, options: dict[str, Any]) -> list[str]:
     import pypdf
     from pypdf.errors import PdfReadError
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise ParseError(path, "empty file")
+    data = read_bytes(path)
     max_bytes = int(options.get("max_bytes", DEFAULT_MAX_BYTES))
     if len(data) > max_bytes:
         raise ParseError(path, f"file of {len(data)} bytes exceeds max_bytes={max_bytes}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
+from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
 # Invisible characters the exports carry inside words (soft hyphen, zero-width joiners).
@@ -220,17 +221,7 @@ class ChapterOrder:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ParseError(path, f"cannot read file: {exc.strerror or exc}") from None
-    if not raw.strip():
-        raise ParseError(path, "file is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ParseError(path, f"not UTF-8 text (byte {exc.start})", line=line) from None
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
