@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from kb.knowledge_base import KnowledgeBase
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -123,3 +131,19 @@ def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_
     kb = KnowledgeBase(Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=subset_manifest))
     kb.first_report = pickle.loads((data_dir / "first-report.pickle").read_bytes())  # type: ignore[attr-defined]
     return kb
+
+
+@contextmanager
+def make_app_client(kb: KnowledgeBase, **service: Any) -> Iterator[TestClient]:
+    """The app over `kb`'s settings in process (no socket, no subprocess; an httpx client), for tests of what the
+    routes answer. A real uvicorn (tests/servers.py) stays for tests about the server: workers, proxies, the stream
+    over TCP, the cross-process lock, the fuzz run. `service` sets the service's settings (ServiceSettings fields);
+    the rate limit is off unless set, since one test client is one address."""
+    from fastapi.testclient import TestClient
+
+    from kb.settings import ServiceSettings
+    from service.app import create_app
+
+    settings = kb.settings.model_copy(update={"service": ServiceSettings(**{"rate_limit_per_minute": 0, **service})})
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client

@@ -1,9 +1,8 @@
-"""The clause finder's API and pages: a real uvicorn on loopback over the subset knowledge base."""
+"""The clause finder's API and pages over the subset knowledge base, in process (`make_app_client`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -11,8 +10,7 @@ import pytest
 
 from kb.knowledge_base import KnowledgeBase
 from kb.references import covers
-from tests.conftest import kb_env
-from tests.servers import serve
+from tests.conftest import make_app_client
 
 pytestmark = pytest.mark.slow
 
@@ -20,13 +18,9 @@ LAW_KINDS = {"regulation", "directive", "act"}
 
 
 @pytest.fixture(scope="module")
-def client(
-    small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[httpx.Client]:
-    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir)
-    for base in serve(env, tmp_path_factory.mktemp("clauses-server") / "server.log"):
-        with httpx.Client(base_url=base, timeout=120) as c:
-            yield c
+def client(small_kb: KnowledgeBase) -> Iterator[httpx.Client]:
+    with make_app_client(small_kb) as c:
+        yield c
 
 
 def test_clause_holds_both_languages_and_its_references(client: httpx.Client, small_kb: KnowledgeBase) -> None:

@@ -23,8 +23,7 @@ from kb.knowledge_base import KnowledgeBase
 from kb.references import covers, is_reference
 from kb.roadmap import ROADMAP_FILE, RoadmapInputError, build_roadmap, load_rules, parse_rules, questions_for
 from kb.vocabulary import SCENARIO_IDS
-from tests.conftest import REPO, kb_env
-from tests.servers import serve
+from tests.conftest import REPO, kb_env, make_app_client
 from tests.test_scenarios import corpus_refs  # noqa: F401 - the fixture: every ref of the in-force corpus
 
 PHASES = ["need", "procedure", "tender", "validation", "deployment", "operation"]
@@ -289,30 +288,29 @@ def test_refs_resolve_to_passages_where_the_kb_holds_them(small_kb: KnowledgeBas
 
 
 @pytest.fixture(scope="module")
-def server(small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir)
-    yield from serve(env, tmp_path_factory.mktemp("roadmap-server") / "server.log")
+def client(small_kb: KnowledgeBase) -> Iterator[httpx.Client]:
+    with make_app_client(small_kb) as c:
+        yield c
 
 
 @pytest.mark.slow
-def test_api_questions_and_roadmap(server: str) -> None:
-    with httpx.Client(base_url=server, timeout=60) as client:
-        response = client.get("/api/roadmap/questions", params={"scenario": "loesning", "lang": "en"})
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["scenario"] == "loesning" and body["scenario_label"] == "Solution"
-        assert [q["key"] for q in body["questions"]] == load_rules().keys
-        response = client.post("/api/roadmap", json={"scenario": "loesning", "answers": CASES["loesning"]["answers"], "language": "en"})
-        assert response.status_code == 200, response.text
-        roadmap = response.json()
-        assert set(roadmap) >= {"scenario", "questions", "phases"}
-        steps = _steps(roadmap)
-        assert set(steps["deployer-duties"]) >= {"title", "what", "who", "refs", "clauses", "open"}
-        art26 = next(c for c in steps["deployer-duties"]["refs"] if c["ref"] == "ai-act:art-26")
-        assert art26["passage_id"]
-        passage = client.get(f"/api/passages/{art26['passage_id']}")
-        assert passage.status_code == 200 and covers("ai-act:art-26", passage.json()["passage"]["ref"])
-        assert client.get("/roadmap").headers["content-type"].startswith("text/html")
+def test_api_questions_and_roadmap(client: httpx.Client) -> None:
+    response = client.get("/api/roadmap/questions", params={"scenario": "loesning", "lang": "en"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scenario"] == "loesning" and body["scenario_label"] == "Solution"
+    assert [q["key"] for q in body["questions"]] == load_rules().keys
+    response = client.post("/api/roadmap", json={"scenario": "loesning", "answers": CASES["loesning"]["answers"], "language": "en"})
+    assert response.status_code == 200, response.text
+    roadmap = response.json()
+    assert set(roadmap) >= {"scenario", "questions", "phases"}
+    steps = _steps(roadmap)
+    assert set(steps["deployer-duties"]) >= {"title", "what", "who", "refs", "clauses", "open"}
+    art26 = next(c for c in steps["deployer-duties"]["refs"] if c["ref"] == "ai-act:art-26")
+    assert art26["passage_id"]
+    passage = client.get(f"/api/passages/{art26['passage_id']}")
+    assert passage.status_code == 200 and covers("ai-act:art-26", passage.json()["passage"]["ref"])
+    assert client.get("/roadmap").headers["content-type"].startswith("text/html")
 
 
 @pytest.mark.slow
@@ -324,12 +322,12 @@ def test_api_questions_and_roadmap(server: str) -> None:
         ({"scenario": "demo", "answers": {"market": "buy"}}, "invalid_answer", "answers.market", "develop"),
     ],
 )
-def test_api_bad_input_is_422_naming_the_valid_values(server: str, body: dict, code: str, field: str, valid_has: str) -> None:
-    response = httpx.post(f"{server}/api/roadmap", json=body, timeout=30)
+def test_api_bad_input_is_422_naming_the_valid_values(client: httpx.Client, body: dict, code: str, field: str, valid_has: str) -> None:
+    response = client.post("/api/roadmap", json=body)
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == code and error["field"] == field and valid_has in error["valid"]
-    response = httpx.get(f"{server}/api/roadmap/questions", params={"scenario": "x"}, timeout=30)
+    response = client.get("/api/roadmap/questions", params={"scenario": "x"})
     assert response.status_code == 422 and response.json()["error"]["valid"] == list(SCENARIO_IDS)
 
 
