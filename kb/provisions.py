@@ -29,6 +29,11 @@ QUESTION_ACT_NAMES: dict[str, str] = ACT_NAMES | {
     "nis2-direktivet": "nis2",
     "videnskabsetikloven": "komiteloven",
     "persondataforordningen": "gdpr",
+    "udbudsdirektivet": "procurement-directive",
+    "udbudsdirektiv": "procurement-directive",
+    "2014/24/eu": "procurement-directive",  # in questions only: ACT_NUMBERS resolves the passages' own citations
+    "procurement directive": "procurement-directive",
+    "public procurement directive": "procurement-directive",
 }
 _NAMES = sorted(QUESTION_ACT_NAMES, key=len, reverse=True)
 
