@@ -137,7 +137,8 @@ class Asker:
         from kb.abstention import signals
 
         hits, ranked = self.kb.retriever._retrieve(question, language, profile, k=top_k, as_of=as_of)
-        top = ranked[0] if ranked else None
+        # the ranker's best unit, wherever the order put it (named provisions first, Danish law before a directive)
+        top = max(ranked, key=lambda r: r.score) if ranked else None
         with stage("abstention"):
             evidence_signals = signals(
                 question,
