@@ -137,7 +137,7 @@ class Asker:
         from kb.abstention import signals
 
         hits, ranked = self.kb.retriever._retrieve(question, language, profile, k=top_k, as_of=as_of)
-        # the ranker's best unit, wherever the order put it (named provisions first, Danish law before a directive)
+        # the ranker's best unit, wherever the order put it (the provisions a question names come first)
         top = max(ranked, key=lambda r: r.score) if ranked else None
         with stage("abstention"):
             evidence_signals = signals(

@@ -617,23 +617,7 @@ class Retriever:
             q, self.kb.embed_query(q.text), units, translated, hits, keep, profile, named_units, definition_units, exclude
         )
         # `trained=False` orders by the retrievers' ranks alone: what eval.train_ranker asks for (the features)
-        ranked = rank_units(refs, x, load_ranker(self.kb.ranker_model_path) if trained else None, named_units)
-        return self._danish_law_first(q, ranked) if trained else ranked
-
-    def _danish_law_first(self, q: Question, ranked: list[RankedUnit]) -> list[RankedUnit]:
-        """For a Danish question that does not name the directive, the units of a directive a Danish act implements
-        are ordered by `transposed_directive_weight` of their score: Danish procurement questions of the tune set
-        went to Directive 2014/24/EU where udbudsloven, which implements it, holds the answer."""
-        from kb.transpositions import transposed_directives
-
-        weight = self.kb.settings.transposed_directive_weight
-        if weight >= 1.0 or q.source_language != "da":
-            return ranked
-        directives = transposed_directives() - set(q.acts)
-        if not any(r.doc_id in directives for r in ranked):
-            return ranked
-        # the order only: each unit keeps its own score, which the decision to answer or decline reads
-        return sorted(ranked, key=lambda r: (not r.named, -r.score * (weight if r.doc_id in directives else 1.0), r.ref))
+        return rank_units(refs, x, load_ranker(self.kb.ranker_model_path) if trained else None, named_units)
 
     def _unit_evidence(
         self, q: Question, ranked: list[RankedUnit], hits: list[SearchHit], k: int, as_of: date | None

@@ -238,14 +238,6 @@ class Settings(EnvSettings):
     act_boost: float = Field(
         default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
     )
-    transposed_directive_weight: float = Field(
-        default=1.0,
-        ge=0.0,
-        le=1.0,
-        description="For a Danish question that does not name it, the ranker's score of a unit of a directive that a "
-        "Danish act in the knowledge base implements (kb/data/transpositions.yaml: Directive 2014/24/EU by udbudsloven) "
-        "is multiplied by this, so the Danish act comes first; 1 leaves the ranking as the ranker gives it.",
-    )
     llm: GeneratorSettings = Field(
         default_factory=GeneratorSettings,
         description="The optional LLM: its own `KB_LLM_*` variables, read when these settings are made (at the edge: "

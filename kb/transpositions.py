@@ -24,12 +24,6 @@ def links() -> tuple[dict[str, Any], ...]:
     return tuple(data["links"])
 
 
-@lru_cache(maxsize=1)
-def transposed_directives() -> frozenset[str]:
-    """The doc ids of the directives a Danish act in the knowledge base implements (the links' directive side)."""
-    return frozenset(link["directive"].partition(":")[0] for link in links())
-
-
 def _unit(ref: str) -> str:
     return ref.split(".")[0]
 
