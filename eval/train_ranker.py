@@ -83,7 +83,7 @@ def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> 
     recital_rows = [r for r in units.rows if r.in_force and unit_kind(r.ref) == "recital" and r.passage_ids]
     rng.shuffle(recital_rows)
     recital_rows = recital_rows[: 8 * per_doc]
-    passages = kb._passages_by_id([r.passage_ids[0] for r in recital_rows])
+    passages = kb.reader.passages_by_id([r.passage_ids[0] for r in recital_rows])
     for row in recital_rows:
         passage = passages.get(row.passage_ids[0])
         if passage is None:
@@ -94,7 +94,7 @@ def generated_questions(kb: KnowledgeBase, per_doc: int, rng: random.Random) -> 
             out.append(TrainingQuestion(" ".join(words[:30]), cited, "recital", frozenset({row.ref})))
     definition_rows = [r for r in units.rows if r.in_force and r.ref.endswith((":art-2", ":art-3", ":art-4", ":§-2", ":§-3"))]
     for row in definition_rows:
-        for passage in kb._passages_by_id(row.passage_ids).values():
+        for passage in kb.reader.passages_by_id(row.passage_ids).values():
             term = defined_term(passage.text)
             if term:
                 text = f"Hvad er {term}?" if passage.language == "da" else f"What is {term}?"

@@ -107,7 +107,7 @@ def unit_of(passage: Passage) -> str:
 
 
 def paragraph_siblings(unit_passages: Callable[[str], Iterable[Passage]]) -> Callable[[Passage], list[Passage]]:
-    """`siblings` for compose from a lookup of a unit's passages by locator unit (KnowledgeBase._unit_passages):
+    """`siblings` for compose from a lookup of a unit's passages by locator unit (Reader.unit_passages, kb/reading.py):
     the pieces of the passage's paragraph (same reference, language and version), in document order."""
 
     def siblings(passage: Passage) -> list[Passage]:

@@ -74,7 +74,7 @@ class Asker:
         ]
 
         def extractive() -> Composition:
-            return compose(question, language, evidence, info.label, profile, self.kb.idf, siblings=paragraph_siblings(self.kb._unit_passages))
+            return compose(question, language, evidence, info.label, profile, self.kb.idf, siblings=paragraph_siblings(self.kb.reader.unit_passages))
 
         with stage("compose"):
             if self.kb.generator is not None:
@@ -83,7 +83,7 @@ class Asker:
                 composition, generator_name = extractive(), "extractive"
         from kb.versions import language_notes  # law-in-force: amended provisions cited in another language
 
-        cited = self.kb._passages_by_id([c.passage_id for c in composition.citations])  # quoted siblings included
+        cited = self.kb.reader.passages_by_id([c.passage_id for c in composition.citations])  # quoted siblings included
         return Answer(
             question=question,
             answer=composition.text,
@@ -123,7 +123,7 @@ class Asker:
         text: dict[str, list[str]] = {}
         for hit in named:
             p = hit.passage
-            for sibling in self.kb._unit_passages(p.locator.split(".")[0]):
+            for sibling in self.kb.reader.unit_passages(p.locator.split(".")[0]):
                 if sibling.doc_id == p.doc_id and sibling.language == p.language and sibling.version == p.version:
                     text.setdefault(p.language, []).append(sibling.indexed_text)
         if q.source_language not in text:

@@ -339,12 +339,6 @@ class KnowledgeBase:
         """Provisions of other documents nearest in meaning to `passages`, one hit per article or section."""
         return self.reader.similar_in_other_documents(passages, k, kinds, language)
 
-    def _passages_by_id(self, passage_ids: list[str]) -> dict[str, Passage]:
-        return self.reader.passages_by_id(passage_ids)
-
-    def _unit_passages(self, unit: str) -> tuple[Passage, ...]:
-        return self.reader.unit_passages(unit)
-
     # --- answering ------------------------------------------------------------------
 
     def idf(self, token: str) -> float:

@@ -306,7 +306,7 @@ class Retriever:
         similarity = dict(dense)
         bm25 = dict(keyword)
         with stage("fetch"):
-            known = self.kb._passages_by_id([f.passage_id for f in fused])
+            known = self.kb.reader.passages_by_id([f.passage_id for f in fused])
         hits = [
             SearchHit(
                 passage=known[f.passage_id],
@@ -515,7 +515,7 @@ class Retriever:
         doc_ids = [d for d in (provision.doc_ids or ()) if doc is None or d == doc] or ([doc] if doc else [])
         # Chroma intersects every condition's full match set, so a broad one (in_force: 9,583 rows) costs 40 ms;
         # the unit alone is selective: ask for it and filter the rest here
-        found = self.kb._unit_passages(unit)
+        found = self.kb.reader.unit_passages(unit)
         target = f"x:{provision.locator}"
         found = [
             p
@@ -650,7 +650,7 @@ class Retriever:
                 rows.sort(key=lambda r: r.language != q.language)
                 have = {h.passage.passage_id for h in chosen}
                 ids = [pid for pid in (rows[0].passage_ids if rows else []) if pid not in have]
-                passages = list(self.kb._passages_by_id(ids).values())
+                passages = list(self.kb.reader.passages_by_id(ids).values())
                 scores = self._passage_scores(q, vector, passages, found_rank)
                 best = sorted(zip(scores, passages, strict=True), key=lambda sp: (-sp[0], sp[1].order))
                 # a passage the search found keeps its retrievers' ranks and scores (the abstention model reads them)

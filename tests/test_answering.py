@@ -153,7 +153,7 @@ def test_the_composition_keeps_its_three_sections(small_kb: KnowledgeBase) -> No
     hits = small_kb.retrieve(question, "da", profile, k=8)
     evidence = [Ev(h.passage, h.score, rank) for rank, h in enumerate(hits)]
     composition = compose(
-        question, "da", evidence, "LØSNING", profile, small_kb.idf, siblings=paragraph_siblings(small_kb._unit_passages)
+        question, "da", evidence, "LØSNING", profile, small_kb.idf, siblings=paragraph_siblings(small_kb.reader.unit_passages)
     )
     kinds = [s.kind for s in composition.sections]
     assert kinds[0] == "direct" and kinds[-1] == "sources" and set(kinds) <= {"direct", "scenario", "sources"}
