@@ -47,8 +47,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from eval.dataset import load_dataset
 from eval.metrics import latency_summary
@@ -109,7 +107,7 @@ def chroma_server(path: Path, log: Path) -> Iterator[Server]:
     """`chroma run` over the store in `path` on a free loopback port, stopped on exit."""
     chroma = Path(sys.executable).with_name("chroma")
     port = free_port()
-    env = os.environ | {"ANONYMIZED_TELEMETRY": "False"}
+    env = dict(os.environ)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(chroma), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],

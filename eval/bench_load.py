@@ -214,7 +214,7 @@ def _free_port() -> int:
 def started_server(workers: int = 1) -> Iterator[tuple[str, int]]:
     """`kb serve` on loopback over KB_DATA_DIR, rate limit off; yields (base URL, pid) once /healthz says 200."""
     port = _free_port()
-    env = {**os.environ, "KB_RATE_LIMIT_PER_MINUTE": "0", "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    env = {**os.environ, "KB_RATE_LIMIT_PER_MINUTE": "0"}
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb.cli", "serve", "--port", str(port), "--workers", str(workers)],

@@ -21,8 +21,6 @@ import statistics
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from eval.dataset import load_dataset  # noqa: E402

@@ -12,13 +12,10 @@ locked test set is refused outright (eval.splits.refuse_locked).
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from eval.dataset import load_dataset  # noqa: E402
 from eval.splits import refuse_locked  # noqa: E402

@@ -41,8 +41,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 HERE = Path(__file__).resolve().parent
 FLOORS_FILE = HERE / "floors.json"

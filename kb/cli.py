@@ -16,8 +16,6 @@ import typer
 
 from kb.vocabulary import LANGUAGES
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
