@@ -9,14 +9,14 @@ Danish question may need an English-only text.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from kb.folders import written_whole
 
 _WORD = re.compile(r"§|\w+", re.UNICODE)
 LANGUAGES = {"da": "danish", "en": "english"}
@@ -172,22 +172,11 @@ class KeywordIndex:
 
     def save(self, folder: Path) -> None:
         """Write to a temporary folder, then rename over `folder`, so a reader never sees half an index."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
-        (tmp / "rows.json").write_text(
-            json.dumps({"stamp": self.stamp, "rows": [r.__dict__ for r in self.rows], "lexicon": self.lexicon}, ensure_ascii=False)
-        )
-        old = folder.with_name(folder.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old.exists():
-            shutil.rmtree(old)
+        with written_whole(folder) as tmp:
+            self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
+            (tmp / "rows.json").write_text(
+                json.dumps({"stamp": self.stamp, "rows": [r.__dict__ for r in self.rows], "lexicon": self.lexicon}, ensure_ascii=False)
+            )
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:

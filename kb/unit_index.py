@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kb.folders import written_whole
 from kb.keywords import tokenize
 from kb.passage import Passage
 
@@ -218,14 +217,6 @@ class UnitIndex:
 
     def save(self, folder: Path) -> None:
         """Written to a temporary folder and renamed over `folder`: a reader never sees half an index."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
-        np.save(tmp / "vectors.npy", self.vectors)
-        np.save(tmp / "doc_vectors.npy", self.doc_vectors)
-        np.save(tmp / "passage_vectors.npy", self.passage_vectors)
         meta = {
             "format": FORMAT,
             "stamp": self.stamp,
@@ -234,15 +225,12 @@ class UnitIndex:
             "in_degree": self.in_degree,
             "passage_ids": self.passage_ids,
         }
-        (tmp / "units.json").write_text(json.dumps(meta, ensure_ascii=False))
-        old = folder.with_name(folder.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old.exists():
-            shutil.rmtree(old)
+        with written_whole(folder) as tmp:
+            self.bm25.save(str(tmp / "bm25"))  # type: ignore[attr-defined]
+            np.save(tmp / "vectors.npy", self.vectors)
+            np.save(tmp / "doc_vectors.npy", self.doc_vectors)
+            np.save(tmp / "passage_vectors.npy", self.passage_vectors)
+            (tmp / "units.json").write_text(json.dumps(meta, ensure_ascii=False))
 
     @classmethod
     def load(cls, folder: Path, stamp: str | None = None) -> UnitIndex | None:
