@@ -247,13 +247,17 @@ def _quote(
     return sorted(chosen, key=lambda s: s.position)
 
 
-def _top_passages(evidence: list[Evidence]) -> list[Evidence]:
+def _top_passages(evidence: list[Evidence], min_score: float = 0.0) -> list[Evidence]:
     """The evidence the answer must cite: the first passage of each of the first SEE_ALSO_UNITS distinct references
-    and of each of the first SEE_ALSO_UNITS distinct units, in rank order (what recall@5 of search counts)."""
+    and of each of the first SEE_ALSO_UNITS distinct units, in rank order (what recall@5 of search counts).
+    Past the best passage, a passage scored below `min_score` (the ranker's probability) is left out unless the
+    question names it: a pointer the ranker doubts costs the reader more than it gives."""
     refs: list[str] = []
     units: list[str] = []
     out: list[Evidence] = []
     for ev in evidence:
+        if out and ev.score < min_score and not ev.named:
+            continue
         ref, unit = ev.passage.ref, unit_of(ev.passage)
         new_ref = ref not in refs and len(refs) < SEE_ALSO_UNITS
         new_unit = unit not in units and len(units) < SEE_ALSO_UNITS
@@ -277,6 +281,7 @@ def compose(
     max_answer_sentences: int = 3,
     max_scenario_sentences: int = 2,
     siblings: Callable[[Passage], list[Passage]] | None = None,
+    see_also_min_score: float = 0.0,
 ) -> Composition:
     """Compose the answer from the evidence (best first): the direct answer, the scenario's view, the sources.
 
@@ -295,7 +300,7 @@ def compose(
             by_id[passage.passage_id] = passage
         return numbers[passage.passage_id]
 
-    top = _top_passages(evidence)
+    top = _top_passages(evidence, see_also_min_score)
     q_tokens = _question_tokens(question)
 
     # the direct answer: the best unit, then at most MORE_UNITS units (or other paragraphs of it) that add to it

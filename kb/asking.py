@@ -74,7 +74,11 @@ class Asker:
         ]
 
         def extractive() -> Composition:
-            return compose(question, language, evidence, info.label, profile, self.kb.idf, siblings=paragraph_siblings(self.kb.reader.unit_passages))
+            return compose(
+                question, language, evidence, info.label, profile, self.kb.idf,
+                siblings=paragraph_siblings(self.kb.reader.unit_passages),
+                see_also_min_score=self.kb.settings.see_also_min_score,
+            )
 
         with stage("compose"):
             if self.kb.generator is not None:

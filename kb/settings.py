@@ -238,6 +238,13 @@ class Settings(EnvSettings):
     act_boost: float = Field(
         default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
     )
+    see_also_min_score: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="A unit the answer does not quote is listed under \"see also\" only when the ranker's probability "
+        "that it holds the answer is at least this (a named provision always is).",
+    )
     llm: GeneratorSettings = Field(
         default_factory=GeneratorSettings,
         description="The optional LLM: its own `KB_LLM_*` variables, read when these settings are made (at the edge: "

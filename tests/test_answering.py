@@ -180,3 +180,22 @@ def test_a_sentence_over_a_piece_boundary_is_quoted_whole_and_cites_both_pieces(
     composition = _compose(across, [first], siblings=siblings)
     quoted = next(s for s in composition.sentences if s.text == across)
     assert len(quoted.citations) == 2 and {c.passage_id for c in composition.citations} >= {p.passage_id for p in pieces[:2]}
+
+
+def test_a_unit_the_ranker_doubts_is_not_listed_under_see_also_unless_named(danish_law: list[Passage]) -> None:
+    """The see-also floor (`see_also_min_score`): past the best unit, a unit scored below it is not cited; one the
+    question names is, whatever its score; a floor of 0 cites the first five units as before."""
+    refs = ["udbudsloven:§-73", "udbudsloven:§-78", "udbudsloven:§-24", "udbudsloven:§-2", "udbudsloven:§-1", "udbudsloven:§-5"]
+    passages = [next(p for p in danish_law if p.ref.startswith(r) and p.version == "LBK 116/2025") for r in refs]
+    scores = [0.9, 0.4, 0.2, 0.04, 0.03, 0.02]
+    question = "Hvordan fungerer et innovationspartnerskab?"
+
+    def cited(floor: float, named: set[int] = frozenset()) -> set[str]:  # type: ignore[assignment]
+        evidence = [Evidence(p, s, i, named=i in named) for i, (p, s) in enumerate(zip(passages, scores, strict=True))]
+        composition = compose(question, "da", evidence, "BEHOV", [], lambda token: 1.0, see_also_min_score=floor)
+        return {unit_of(c) for c in composition.citations}
+
+    assert cited(0.0) >= {unit_of(p) for p in passages[:5]}
+    assert cited(0.1) == {unit_of(p) for p in passages[:3]}
+    assert unit_of(passages[4]) in cited(0.1, named={4})
+    assert unit_of(passages[0]) in cited(0.95)  # the best unit is always cited
