@@ -24,6 +24,8 @@ from typing import Any
 import yaml
 
 from ingest.parsers import register
+from ingest.parsers._markdown import Block
+from ingest.parsers._markdown import blocks as markdown_blocks
 from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
@@ -291,6 +293,14 @@ def _read(path: Path) -> tuple[dict[str, Any], list[str], int]:
     return source, text[match.end():].split("\n"), first_line
 
 
+def _layout(lines: list[str]) -> tuple[dict[int, Block], set[int]]:
+    """The body's Markdown headings (by line) and the lines of its tables, from markdown-it's token stream."""
+    found = markdown_blocks("\n".join(lines))
+    headings = {block.start: block for block in found if block.kind == "heading"}
+    rows = {block.start + k for block in found if block.kind == "table" for k in range(len(block.lines))}
+    return headings, rows
+
+
 def _title(source: dict[str, Any], path: Path) -> str:
     title = clean_text(str(source.get("chunk_title") or ""))
     if not title:
@@ -309,15 +319,16 @@ def _article(path: Path, source: dict[str, Any], lines: list[str], first_line: i
     paragraphs: list[Paragraph] = []
     current: Paragraph | None = None
     expected = 1
+    headings, _ = _layout(lines)
     for offset, raw in enumerate(lines):
         stripped = raw.strip()
         if not stripped:
             continue
-        if stripped.startswith("#"):
-            heading = clean_text(stripped)
+        if offset in headings:
+            heading = clean_text(headings[offset].title)
             if re.fullmatch(r"Article\s+\d+\s*[a-z]?", heading, re.I) or heading == title:
                 continue
-            if raw.startswith(" ## ") or raw.startswith("## "):
+            if headings[offset].level == 2:
                 raise ParseError(path, f"unexpected heading {heading!r} in an article", line=first_line + offset)
         para = _PARA.match(raw)
         if para and not definitions and int(re.sub(r"\D", "", para.group(1))) == expected:
@@ -392,9 +403,10 @@ def _annex(path: Path, source: dict[str, Any], lines: list[str], first_line: int
     table: list[str] = []
     title_seen = False
     after_division = False
-    for raw in lines + [""]:
+    headings, rows = _layout(lines)
+    for offset, raw in enumerate(lines + [""]):
         stripped = raw.strip()
-        if stripped.startswith("|"):
+        if offset in rows:
             table.append(stripped)
             continue
         if table:
@@ -402,8 +414,8 @@ def _annex(path: Path, source: dict[str, Any], lines: list[str], first_line: int
             table = []
         if not stripped:
             continue
-        if stripped.startswith("#"):
-            heading = clean_text(stripped)
+        if offset in headings:
+            heading = clean_text(headings[offset].title)
             if re.fullmatch(rf"ANNEX\s+{roman}", heading, re.I):
                 continue
             if not title_seen and not blocks and clean_text(heading).upper() == title.upper():

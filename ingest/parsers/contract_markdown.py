@@ -1,179 +1,36 @@
-"""Contracts in Markdown: real Markdown with numbered headings, or text converted from PDF.
+"""Contracts in Markdown whose headings carry the clause numbers ("## 2 Kontraktens genstand", "### 2.1 ...").
 
-Two shapes reach this parser:
-
-* Markdown with numbered headings ("## 2 Kontraktens genstand", "### 2.1 ...") —
-  the clause number is the heading's own number.
-* Plain text converted from a PDF (the MCC-AI drafts): "Article N" headings under
-  "Section X" headings, clause labels "5.1." on their own line (sometimes a whole
-  column of labels before the text they number), page numbers, repeated page
-  headers and lines broken by the conversion.
-
-Both become `Clause`s (number, title, paragraphs); `parse` turns them into units
-`section-<numbering>`. `erst_package` reuses `clauses_from_markdown` and the
-clause-to-unit helpers, so one reading of a contract serves both parsers.
+The clause number is the heading's own number; the text under it, its tables and its lists become the clause's
+paragraphs, numbered where the list numbers them. `erst_package` (the combined Markdown of the mini-tender
+package) and `markdown` (uploads) read their Markdown with `clauses_from_markdown` too. The MCC-AI texts, which
+came out of a PDF and have no Markdown headings, are read by `mcc_pdf_text`.
 """
 
 from __future__ import annotations
 
-import html
 import re
-import unicodedata
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers._text import read_normalised
-from ingest.units import Paragraph, ParseError, Unit
-
-# --- shared text helpers -----------------------------------------------------------------
-
-_HTML_TAG = re.compile(
-    r"</?(?:br|p|span|div|sup|sub|b|i|u|em|strong|a|font|table|tr|td|th|tbody|thead|ul|ol|li|hr|img)\b[^>]*>",
-    re.IGNORECASE,
+from ingest.parsers._clauses import (
+    WS,
+    Clause,
+    clause_units,
+    join_lines,
+    normalize,
+    number_key,
+    strip_inline_markdown,
 )
-_ANGLE_NOTE = re.compile(r"<\s*([^<>\n]{0,400}?)\s*>")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])")
-_BOLD = re.compile(r"(\*\*|__)(.*?)\1")
-_ITALIC_STAR = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
-_ITALIC_UNDER = re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])")
-_CODE = re.compile(r"`([^`]*)`")
-_WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
-_BULLET_CHARS = "\uf0b7\u2022\u25aa\u25cf\u25e6\u2023\u2043\uf0a7\uf076"
+from ingest.parsers._markdown import Block, blocks
+from ingest.parsers._text import read_normalised
+from ingest.units import ParseError, Unit
 
-
-def normalize(text: str) -> str:
-    """NFC and collapsed whitespace, keeping the "\\n" that separates items."""
-    text = unicodedata.normalize("NFC", text).replace("\r", "")
-    lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
-    return "\n".join(line for line in lines if line)
-
-
-def angle_notes(text: str) -> str:
-    """Drafting notes "<optional>" become "[optional]": real text, but never mistaken for markup."""
-    text = _HTML_TAG.sub(" ", text)
-    return _ANGLE_NOTE.sub(lambda m: f"[{m.group(1).strip()}]", text)
-
-
-def strip_inline_markdown(text: str) -> str:
-    """Plain text of one Markdown line: no images, links, emphasis, escapes or tags."""
-    text = _IMAGE.sub(" ", text)
-    text = _LINK.sub(lambda m: m.group(1), text)
-    text = _CODE.sub(lambda m: m.group(1), text)
-    for _ in range(2):
-        text = _BOLD.sub(lambda m: m.group(2), text)
-    text = text.replace("**", "")
-    text = _ITALIC_STAR.sub(lambda m: m.group(1), text)
-    text = _ITALIC_UNDER.sub(lambda m: m.group(1), text)
-    text = _MD_ESCAPE.sub(lambda m: m.group(1), text)
-    return angle_notes(html.unescape(text))
-
-
-def join_lines(lines: list[str]) -> str:
-    """Re-join lines a conversion broke: hyphen at a line end joins without a space."""
-    out = ""
-    for raw in lines:
-        line = raw.strip()
-        if not line:
-            continue
-        if not out:
-            out = line
-        elif out.endswith("\n"):
-            out += line
-        elif re.search(r"[A-Za-zæøåÆØÅ]-$", out) and line[:1].islower():
-            out += line
-        else:
-            out += " " + line
-    return out
-
-
-# --- clauses ------------------------------------------------------------------------------
-
-
-@dataclass
-class Clause:
-    """A numbered clause (or the unnumbered front matter, number None) of one document."""
-
-    number: tuple[str, ...] | None
-    title: str
-    paragraphs: list[Paragraph] = field(default_factory=list)
-    page: int | None = None
-    # the title is the whole heading ("Article 5 – Record-keeping"), not prefixed with the number
-    full_heading: bool = False
-
-    def add(self, text: str, number: str | None = None, page: int | None = None) -> None:
-        text = normalize(text)
-        if text:
-            self.paragraphs.append(Paragraph(text=text, number=number, page=page))
-
-
-def number_key(number: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(int(n) if n.isdigit() else 0 for n in number)
-
-
-def clause_locator(number: tuple[str, ...] | None, prefix: tuple[str, ...] = ()) -> str:
-    """`section-<prefix>.<number>`; the front matter is clause 0."""
-    parts = list(prefix) + (list(number) if number else ["0"])
-    return "section-" + ".".join(p.lower() for p in parts)
-
-
-def clauses_to_units(
-    clauses: list[Clause],
-    path: Path,
-    *,
-    prefix: tuple[str, ...] = (),
-    heading_prefix: str = "",
-    front_heading: str = "Preamble",
-) -> list[Unit]:
-    """Units from clauses: locators `section-...`, numbered paragraphs kept unless they'd collide.
-
-    A paragraph number that would address a sub-clause unit ("2" in clause 6 when
-    clause 6.2 exists) loses its number: the sub-clause unit owns that address.
-    """
-    locators = [clause_locator(c.number, prefix) for c in clauses]
-    taken = set()
-    for loc in locators:
-        if loc in taken:
-            raise ParseError(path, f"two clauses share the locator {loc}")
-        taken.add(loc)
-    units: list[Unit] = []
-    for clause, loc in zip(clauses, locators):
-        if not clause.paragraphs and (clause.number is None or not clause.title):
-            continue  # nothing to show: an empty front matter or an empty numbered heading
-        if clause.number is None:
-            title = clause.title or front_heading
-        elif clause.full_heading:
-            title = clause.title
-        else:
-            label = ".".join(clause.number)
-            title = f"{label} {clause.title}".strip() if clause.title else label
-        heading = f"{heading_prefix} – {title}" if heading_prefix and title else (heading_prefix or title)
-        paragraphs = list(clause.paragraphs)
-        seen: set[str] = set()
-        clash = any(
-            p.number is not None and (f"{loc}.{p.number}" in taken or p.number in seen or seen.add(p.number))
-            for p in paragraphs
-        )
-        if clash:
-            paragraphs = [Paragraph(text=p.text, number=None, page=p.page) for p in paragraphs]
-        units.append(Unit(locator=loc, heading=heading, paragraphs=paragraphs, page=clause.page))
-    return units
-
-
-# --- Markdown with numbered headings ------------------------------------------------------
-
-_MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*\s*$")
 _NUMBERED_TITLE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?(?:\s+(.*))?$")
 _TOC_LINK = re.compile(r"^\[[^\]]*\]\(\.?\)\s*$")
-_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_SEP = re.compile(r"^\s*\|?[\s:|-]*-[\s:|-]*\|?\s*$")
-_BULLET_ITEM = re.compile(r"^(\s*)[-*+•]\s+(.*)$")
-_ORDERED_ITEM = re.compile(r"^(\s*)(\d{1,3})[.)]\s+(.*)$")
+_CLOSING = re.compile(r"\s*#+\s*$")
 _TOC_TITLES = {"indhold", "indholdsfortegnelse", "table of contents", "contents"}
 
 
@@ -190,12 +47,154 @@ def _table_text(rows: list[str]) -> str:
         cells = [strip_inline_markdown(c).strip() for c in row.strip().strip("|").split("|")]
         kept: list[str] = []
         for cell in cells:
-            cell = _WS.sub(" ", cell).strip()
+            cell = WS.sub(" ", cell).strip()
             if cell and cell != "None" and (not kept or kept[-1] != cell):
                 kept.append(cell)
         if kept:
             out.append(" | ".join(kept))
     return "\n".join(out)
+
+
+def _item_content(block: Block) -> str:
+    """The text after an item's marker on its first line."""
+    first = block.lines[0].strip()
+    return first[len(block.marker) + 1 :].strip()
+
+
+def _indent(line: str) -> int:
+    """Columns of whitespace before the line's text (a tab counts four)."""
+    return len(line[: len(line) - len(line.lstrip())].expandtabs(4))
+
+
+class _ListState:
+    """How the list items being read attach to the clause: as its numbered paragraphs, or as lines of the
+    paragraph before them (a list after a line ending in ":")."""
+
+    def __init__(self) -> None:
+        self.counter = 0  # the last paragraph number a "1." item was given (numbering lost in conversion)
+        self.inside = False  # the items are lines of the paragraph before them
+        self.tight = False  # ... and follow each other without blank lines
+        self.after_item = False  # the last block read was an item
+
+
+class _MarkdownClauses:
+    """Reads one Markdown document into clauses, block by block (ingest/parsers/_markdown.py): headings open
+    clauses, paragraphs and tables are their text, list items their numbered paragraphs."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        self.blocks = blocks(text, column0=True)
+        self.by_start = {block.start: block for block in self.blocks}
+        self.clauses: list[Clause] = [Clause(number=None, title="")]
+        self.last_key: tuple[int, ...] = ()
+        self.list = _ListState()
+
+    @property
+    def current(self) -> Clause:
+        return self.clauses[-1]
+
+    def read(self) -> list[Clause]:
+        for block in self.blocks:
+            if block.kind == "heading":
+                self.heading(block)
+            elif block.kind == "table":
+                self.list.after_item = False
+                self.current.add(_table_text(block.lines))
+            elif block.kind == "item":
+                self.item(block)
+            else:
+                self.text(block.lines)
+        return self.clauses
+
+    def heading(self, block: Block) -> None:
+        """A numbered heading opens a clause when its number follows the last one; others are text of the clause."""
+        self.list.inside = self.list.after_item = False
+        title = _CLOSING.sub("", block.title)  # "## 4 C#" is clause 4 "C", as it always was
+        title = WS.sub(" ", strip_inline_markdown(title).replace("\t", " ")).strip()
+        if not title or self.is_toc(title, block.start):
+            return
+        numbered = _NUMBERED_TITLE.match(title)
+        if numbered:
+            number = tuple(numbered.group(1).split("."))
+            key = number_key(number)
+            if key > self.last_key:
+                self.last_key = key
+                self.clauses.append(Clause(number=number, title=(numbered.group(2) or "").strip()))
+                self.list.counter = 0
+                return
+        self.current.add(title)
+
+    def is_toc(self, title: str, start: int) -> bool:
+        """"## Indhold" is a table of contents; "### 2.3 Indhold" only when TOC links follow."""
+        if not _is_toc_title(title):
+            return False
+        if not _NUMBERED_TITLE.match(title.split(" ")[0]):
+            return True
+        later = (line.strip() for line in self.lines[start + 1 : start + 6])
+        return bool(_TOC_LINK.match(next((line for line in later if line), "")))
+
+    def text(self, lines: list[str]) -> None:
+        """A paragraph: its lines re-joined, the table of contents' link lines dropped."""
+        kept = [strip_inline_markdown(line.rstrip()) for line in lines if not _TOC_LINK.match(line.strip())]
+        if not kept:
+            return
+        if self.list.after_item:  # text after a list ends it
+            self.list.inside = self.list.after_item = False
+        self.current.add(join_lines(kept))
+
+    def item(self, block: Block) -> None:
+        """A list item: a line of the paragraph above when indented, else a clause paragraph (see `add_item`).
+        Lines after the item's first continue as a paragraph of their own."""
+        content = _item_content(block)
+        clause = self.current
+        if _indent(block.lines[0]) >= 2 and clause.paragraphs:
+            # a nested item stays inside its parent item
+            last = clause.paragraphs[-1]
+            label = f"{block.marker}. " if block.ordered else ""
+            last.text = normalize(f"{last.text}\n{label}{strip_inline_markdown(content)}")
+        else:
+            self.add_item(block, strip_inline_markdown(content))
+        self.list.after_item = True
+        if block.lines[1:]:
+            self.text(block.lines[1:])
+
+    def add_item(self, block: Block, content: str) -> None:
+        """One list item: a numbered clause paragraph, or a line inside the paragraph before."""
+        state, clause, marker = self.list, self.current, block.marker
+        last = clause.paragraphs[-1] if clause.paragraphs else None
+        first = last is not None and not state.inside and last.text.rstrip().endswith(":")
+        if first:
+            state.inside, state.tight = True, False
+        if state.inside and last is not None:
+            blank_before = block.start > 0 and not self.lines[block.start - 1].strip()
+            # a capitalised item after a finished sub-list item begins the next clause paragraph
+            ends_done = last.text.rstrip().endswith((".", "!", "?"))
+            if not first and block.ordered and marker == "1" and content[:1].isupper() and (
+                ends_done or (state.tight and blank_before)
+            ):
+                state.inside = False
+            else:
+                if not first and not blank_before:
+                    state.tight = True
+                prefix = f"{marker}. " if block.ordered and self.counted(block) else ""
+                last.text = normalize(f"{last.text}\n{prefix}{content}")
+                return
+        if block.ordered:
+            state.counter += 1
+            number = str(state.counter) if marker == "1" else marker
+            if marker != "1":
+                state.counter = int(marker)
+            clause.add(content, number=number)
+        else:
+            clause.add(content)
+
+    def counted(self, block: Block) -> bool:
+        """Whether an ordered item's number is its own: not "1.", or "1." followed by "2." (not all "1.")."""
+        if block.marker != "1":
+            return True
+        following = next((i for i in range(block.start + 1, len(self.lines)) if self.lines[i].strip()), None)
+        nxt = self.by_start.get(following) if following is not None else None
+        return nxt is not None and nxt.kind == "item" and nxt.marker == "2"
 
 
 def clauses_from_markdown(text: str, path: Path) -> list[Clause]:
@@ -208,562 +207,12 @@ def clauses_from_markdown(text: str, path: Path) -> list[Clause]:
     lost in conversion) are numbered in order; a list after a line ending in ":" stays
     inside that paragraph.
     """
-    clauses: list[Clause] = [Clause(number=None, title="")]
-    last_key: tuple[int, ...] = ()
-    in_toc = False
-    block: list[str] = []
-    kind = ""  # "", "table", "list"
-    sub_list = False  # current ordered/bullet list belongs inside the paragraph before it
-    sub_tight = False  # the sub-list's items follow each other without blank lines
-    blank_before = False
-    counter = 0
-
-    def current() -> Clause:
-        return clauses[-1]
-
-    def flush() -> None:
-        nonlocal block, kind
-        if not block:
-            kind = ""
-            return
-        clause = current()
-        if kind == "table":
-            clause.add(_table_text(block))
-        else:
-            clause.add(join_lines([strip_inline_markdown(line) for line in block]))
-        block, kind = [], ""
-
-    def add_item(marker: str, content: str, ordered: bool, counted: bool) -> None:
-        """One list item: a numbered clause paragraph, or a line inside the paragraph before."""
-        nonlocal sub_list, counter, sub_tight
-        clause = current()
-        content = strip_inline_markdown(content)
-        last = clause.paragraphs[-1] if clause.paragraphs else None
-        if last is not None and not sub_list and last.text.rstrip().endswith(":"):
-            sub_list = True
-            sub_tight = False
-            first = True
-        else:
-            first = False
-        if sub_list and last is not None:
-            # a capitalised item after a finished sub-list item begins the next clause paragraph
-            ends_done = last.text.rstrip().endswith((".", "!", "?"))
-            if not first and ordered and marker == "1" and content[:1].isupper() and (
-                ends_done or (sub_tight and blank_before)
-            ):
-                sub_list = False
-            else:
-                if not first and not blank_before:
-                    sub_tight = True
-                prefix = f"{marker}. " if ordered and counted else ""
-                last.text = normalize(f"{last.text}\n{prefix}{content}")
-                return
-        if ordered:
-            counter += 1
-            number = str(counter) if marker == "1" else marker
-            if marker != "1":
-                counter = int(marker)
-            clause.add(content, number=number)
-        else:
-            clause.add(content)
-
-    all_lines = text.split("\n")
-
-    def toc_follows(index: int) -> bool:
-        for later in all_lines[index + 1 : index + 6]:
-            if later.strip():
-                return bool(_TOC_LINK.match(later.strip()))
-        return False
-
-    for index, raw in enumerate(all_lines):
-        line = raw.rstrip()
-        blank_before = index > 0 and not all_lines[index - 1].strip()
-        heading = _MD_HEADING.match(line)
-        if heading:
-            flush()
-            sub_list = False
-            title = strip_inline_markdown(heading.group(2)).replace("\t", " ")
-            title = _WS.sub(" ", title).strip()
-            # "## Indhold" is a table of contents; "### 2.3 Indhold" only when TOC links follow
-            in_toc = _is_toc_title(title) and (not _NUMBERED_TITLE.match(title.split(" ")[0]) or toc_follows(index))
-            if in_toc or not title:
-                continue
-            numbered = _NUMBERED_TITLE.match(title)
-            if numbered:
-                number = tuple(numbered.group(1).split("."))
-                key = number_key(number)
-                if key > last_key:
-                    last_key = key
-                    clauses.append(Clause(number=number, title=(numbered.group(2) or "").strip()))
-                    counter = 0
-                    continue
-            current().add(title)
-            continue
-        if _TOC_LINK.match(line.strip()):
-            continue
-        if in_toc and not line.strip():
-            continue
-        if not line.strip():
-            if kind != "list":
-                flush()
-            continue
-        in_toc = False
-        if _TABLE_ROW.match(line):
-            if kind != "table":
-                flush()
-                kind = "table"
-            block.append(line)
-            continue
-        item = _ORDERED_ITEM.match(line) or _BULLET_ITEM.match(line)
-        if item and not _IMAGE.match(line.strip()):
-            flush()
-            ordered = item.re is _ORDERED_ITEM
-            indent = len(item.group(1).expandtabs(4))
-            content = item.group(3) if ordered else item.group(2)
-            marker = item.group(2) if ordered else ""
-            if indent >= 2 and current().paragraphs:
-                # a nested item stays inside its parent item
-                last = current().paragraphs[-1]
-                label = f"{marker}. " if ordered else ""
-                last.text = normalize(f"{last.text}\n{label}{strip_inline_markdown(content)}")
-            else:
-                following = next((x for x in all_lines[index + 1 :] if x.strip()), "")
-                nxt_item = _ORDERED_ITEM.match(following)
-                counted = marker != "1" or bool(nxt_item and nxt_item.group(2) == "2")
-                add_item(marker, content, ordered, counted)
-            kind = "list"
-            continue
-        if kind == "list":
-            # text after a list: a lazy continuation line or the next paragraph
-            kind = ""
-            sub_list = False
-        if kind == "table":
-            flush()
-        block.append(line)
-    flush()
-    return clauses
-
-
-# --- text converted from PDF (MCC-AI) -----------------------------------------------------
-
-_PAGE_NUMBER = re.compile(r"^\s*(?:page\s+)?\d{1,4}(?:\s*/\s*\d{1,4})?\s*$", re.IGNORECASE)
-_SECTION = re.compile(r"^Section\s+([A-Z])\s*[–—-]\s*(.+)$")
-_ARTICLE = re.compile(r"^Article\s+(\d{1,3})(?:\s+(.*))?$")
-_ANNEX = re.compile(r"^Annex\s+([A-Z])(?:(?:\s*[–—-]\s*|\s+)([A-Z].*))?$")
-_LABEL = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.(?:\s+(.+))?$")
-_ITEM = re.compile(r"^(?:([a-z])\.|\(([a-z])\))(?:\s+(.+))?$")
-
-
-@dataclass
-class _Tok:
-    kind: str  # text, label, item, bullet, section, article, annex
-    value: str = ""
-    rest: str = ""
-    line: int = 0
-
-
-def _page_noise(lines: list[str]) -> set[str]:
-    """Running headers/footers: lines beside a page break that recur on several pages."""
-    near: Counter[str] = Counter()
-    counts = Counter(line.strip() for line in lines if line.strip())
-    for i, line in enumerate(lines):
-        if "\f" not in line:
-            continue
-        window: list[str] = []
-        for step in (-1, 1):
-            j, found = i, 0
-            while 0 <= j < len(lines) and found < 4:
-                candidate = lines[j].replace("\f", "").strip()
-                if candidate:
-                    window.append(candidate)
-                    found += 1
-                j += step
-        for candidate in set(window):
-            near[candidate] += 1
-    return {line for line, n in near.items() if n >= 3 and counts[line] >= 3 and not _LABEL.match(line)}
-
-
-def _tokens(text: str, path: Path) -> list[_Tok]:
-    lines = text.split("\n")
-    noise = _page_noise(lines)
-    toks: list[_Tok] = []
-    pending_note: list[str] = []
-    note_line = 0
-    for index, raw in enumerate(lines):
-        line = _WS.sub(" ", raw.replace("\f", "")).strip()
-        if not line or line in noise or _PAGE_NUMBER.match(line):
-            continue
-        lineno = index + 1
-        if pending_note:
-            # a drafting note "< ... >" broken over lines is one piece of text
-            pending_note.append(line)
-            if ">" in line or len(pending_note) > 8:
-                toks.append(_Tok("text", angle_notes(" ".join(pending_note)), line=note_line))
-                pending_note = []
-            continue
-        if line.startswith("<") and ">" not in line:
-            pending_note, note_line = [line], lineno
-            continue
-        if len(line) == 1 and line in _BULLET_CHARS:
-            toks.append(_Tok("bullet", line=lineno))
-            continue
-        if m := _SECTION.match(line):
-            toks.append(_Tok("section", m.group(1), angle_notes(m.group(2)), lineno))
-            continue
-        m = _ARTICLE.match(line)
-        if m and not (m.group(2) or "")[:1].islower():
-            rest = m.group(2) or ""
-            if rest.startswith("<") and ">" not in rest:
-                pending_note, note_line = [rest], lineno
-                toks.append(_Tok("article", m.group(1), "", lineno))
-                continue
-            toks.append(_Tok("article", m.group(1), angle_notes(rest), lineno))
-            continue
-        if m := _ANNEX.match(line):
-            toks.append(_Tok("annex", m.group(1), angle_notes(m.group(2) or ""), lineno))
-            continue
-        if m := _LABEL.match(line):
-            toks.append(_Tok("label", m.group(1), angle_notes(m.group(2) or ""), lineno))
-            continue
-        if m := _ITEM.match(line):
-            toks.append(_Tok("item", m.group(1) or m.group(2), angle_notes(m.group(3) or ""), lineno))
-            continue
-        toks.append(_Tok("text", angle_notes(line), line=lineno))
-    if pending_note:
-        toks.append(_Tok("text", angle_notes(" ".join(pending_note)), line=note_line))
-    if not any(t.kind in ("article", "annex") for t in toks):
-        raise ParseError(path, "no 'Article N' or 'Annex X' headings found: not a contract in the expected layout")
-    return toks
-
-
-def _title_like(tok: _Tok, nxt: _Tok | None) -> bool:
-    text = tok.value
-    if tok.kind != "text" or len(text) > 90 or re.search(r"[.;:,]$", text):
-        return False
-    if nxt is None or nxt.kind != "text":
-        return True
-    follower = nxt.value
-    return bool(re.match(r"[A-Z\[<“\"]", follower)) or (len(follower) <= 40 and not follower.endswith("."))
-
-
-def _split_note(text: str) -> tuple[str, str]:
-    """"[note] Title" -> ("[note]", "Title")."""
-    m = re.match(r"^(\[[^\]]*\])\s*(.*)$", text)
-    return (m.group(1), m.group(2)) if m else ("", text)
-
-
-def _take_titles(toks: list[_Tok]) -> dict[int, tuple[str, list[str]]]:
-    """Each article's title, found where the conversion put it (before or after its labels).
-
-    Returns, per article token index, the title and any long drafting note to keep
-    as text. A second title line after labels of an untitled article belongs to the
-    article before it (the PDF put both titles together).
-    """
-    titles: dict[int, tuple[str, list[str]]] = {}
-    removed: set[int] = set()
-    previous: int | None = None
-    for i, tok in enumerate(toks):
-        if tok.kind != "article":
-            continue
-        found: list[int] = []
-        j = i + 1
-        while j < len(toks) and len(found) < 3:
-            t = toks[j]
-            if t.kind == "label" and not t.rest:
-                j += 1
-                continue
-            nxt = toks[j + 1] if j + 1 < len(toks) else None
-            if t.kind == "text" and (not found or not t.value[:1].isupper() or len(found) < 2):
-                note, bare = _split_note(t.value)
-                if note and not bare:
-                    # a note alone on its line ("[optional for ...]"), title on the next
-                    found.append(j)
-                    j += 1
-                    continue
-                if _title_like(_Tok("text", bare), nxt):
-                    found.append(j)
-                    j += 1
-                    continue
-            break
-        parts = [toks[k].value for k in found]
-        notes: list[str] = []
-        title_parts: list[str] = []
-        for part in parts:
-            note, bare = _split_note(part)
-            if note and len(note) > 70:
-                notes.append(note)
-            elif note:
-                title_parts.append(note)
-            if bare:
-                title_parts.append(bare)
-        uppercase_starts = [k for k, part in enumerate(title_parts) if part[:1].isupper()]
-        own = tok.rest
-        if (
-            not own
-            and len(uppercase_starts) >= 2
-            and previous is not None
-            and not titles.get(previous, ("", []))[0]
-            and not toks[previous].rest
-        ):
-            spill = title_parts[: uppercase_starts[1]]
-            title_parts = title_parts[uppercase_starts[1] :]
-            titles[previous] = (" ".join(spill), titles.get(previous, ("", []))[1])
-        title = " ".join(p for p in [own, *title_parts] if p)
-        if own.startswith("[") and own.endswith("]") and len(own) > 70:
-            notes.insert(0, own)
-            title = " ".join(title_parts)
-        titles[i] = (re.sub(r"\s+", " ", title).strip(), notes)
-        removed.update(found)
-        previous = i
-    for k in sorted(removed, reverse=True):
-        toks[k].kind = "gone"
-    return titles
-
-
-def _split_chunk(chunk: list[_Tok], parts: int, strict_upper: bool) -> list[list[_Tok]]:
-    """Cut one run of text that a column of `parts` labels numbers into that many pieces.
-
-    A cut goes where a line ends a sentence and the next begins a new one; the
-    shortest such lines (paragraph ends rarely fill the line) win.
-    """
-    if parts <= 1:
-        return [chunk]
-    width = max((len(t.value) for t in chunk if t.kind == "text"), default=80) or 80
-    candidates: list[tuple[float, int]] = []
-    for b in range(1, len(chunk)):
-        prev, cur = chunk[b - 1], chunk[b]
-        if cur.kind != "text" or prev.kind not in ("text", "item"):
-            continue
-        prev_text = prev.value if prev.kind == "text" else prev.rest
-        if not prev_text.endswith((".", ";", ">", "]")) and not (prev_text.endswith(":") and not strict_upper):
-            continue
-        first = cur.value[:1]
-        if strict_upper and not (first.isupper() or first in "[<“\""):
-            continue
-        score = 1.0 - len(prev_text) / (width + 1)
-        if strict_upper and prev_text.endswith("."):
-            score += 0.5
-        if not strict_upper and first.islower():
-            score += 0.5  # annex items begin in lower case; a capital starts something else
-        candidates.append((score, b))
-    cuts = sorted(b for _, b in sorted(candidates, reverse=True)[: parts - 1])
-    pieces, start = [], 0
-    for b in cuts:
-        pieces.append(chunk[start:b])
-        start = b
-    pieces.append(chunk[start:])
-    return pieces
-
-
-def _render(chunk: list[_Tok]) -> str:
-    """Text of a piece: lines re-joined, items "a. ..." and bullets on their own line."""
-    lines: list[str] = []
-    for tok in chunk:
-        if tok.kind == "item":
-            lines.append(f"\n{tok.value}. {tok.rest}".rstrip() if tok.rest else f"\n{tok.value}.")
-        elif tok.kind == "bullet":
-            lines.append("\n")
-        elif tok.kind == "label":
-            lines.append(f"\n{tok.value}. {tok.rest}".rstrip())
-        elif tok.kind == "text":
-            if lines and lines[-1].rstrip().endswith(";") and tok.value[:1].isupper():
-                lines.append("\n" + tok.value)
-            elif lines and re.fullmatch(r"\n[a-z0-9.]+\.", lines[-1]):
-                lines[-1] += " " + tok.value
-            else:
-                lines.append(tok.value)
-    out = ""
-    for piece in lines:
-        if piece.startswith("\n"):
-            out = out.rstrip() + "\n" + piece.lstrip("\n")
-        else:
-            out = join_lines([out, piece]) if out and not out.endswith("\n") else out + piece
-    return normalize(angle_notes(out))
-
-
-def clauses_from_pdf_text(text: str, path: Path) -> list[Clause]:
-    """Clauses of an MCC-AI style text: a preamble, articles `N` and annexes `annex.x`."""
-    toks = _tokens(text, path)
-    titles = _take_titles(toks)
-    toks_live = [(i, t) for i, t in enumerate(toks) if t.kind != "gone"]
-
-    clauses: list[Clause] = [Clause(number=None, title="")]
-    section = ""
-    body: list[_Tok] = []
-    article_no: str | None = None
-    annex = False
-
-    def close() -> None:
-        nonlocal body
-        _fill(clauses[-1], body, article_no, annex)
-        body = []
-
-    for i, tok in toks_live:
-        if tok.kind == "gone":
-            continue
-        if tok.kind == "section":
-            close()
-            section = f"Section {tok.value} – {tok.rest}"
-            continue
-        if tok.kind == "article":
-            close()
-            title, notes = titles.get(i, (tok.rest, []))
-            head = f"Article {tok.value} – {title}" if title else f"Article {tok.value}"
-            if section:
-                head = f"{section} – {head}"
-            clauses.append(Clause(number=(tok.value,), title=head, full_heading=True))
-            for note in notes:
-                clauses[-1].add(note)
-            article_no, annex = tok.value, False
-            continue
-        if tok.kind == "annex":
-            close()
-            section = ""
-            rest = tok.rest
-            nxt = toks[i + 1] if i + 1 < len(toks) else None
-            if (rest and not re.search(r"[.;:]$", rest) and nxt is not None and nxt.kind == "text"
-                    and nxt.value[:1].islower() and len(nxt.value) <= 40):
-                rest = f"{rest} {nxt.value}"
-                nxt.kind = "gone"
-            title = f"Annex {tok.value} – {rest}" if rest else f"Annex {tok.value}"
-            clauses.append(Clause(number=("annex", tok.value.lower()), title=title, full_heading=True))
-            article_no, annex = None, True
-            continue
-        body.append(tok)
-    close()
-    return clauses
-
-
-def _fill(clause: Clause, body: list[_Tok], article_no: str | None, annex: bool) -> None:
-    """Number the body of one article/annex from its labels, re-assembling label columns."""
-    if not body:
-        return
-    # groups: (labels, content tokens)
-    groups: list[tuple[list[_Tok], list[_Tok]]] = [([], [])]
-    for tok in body:
-        top_label = tok.kind == "label" and (
-            (article_no is not None and tok.value.split(".")[0] == article_no and "." in tok.value)
-            or (annex and "." not in tok.value)
-        )
-        sub_label = tok.kind == "label" and not top_label
-        if top_label:
-            labels, content = groups[-1]
-            if content or not labels:
-                if content or labels or len(groups) > 1 or groups[0][1]:
-                    groups.append(([], []))
-            groups[-1][0].append(tok)
-            if tok.rest:
-                groups[-1][1].append(_Tok("text", tok.rest, line=tok.line))
-            continue
-        if sub_label and annex and not tok.rest:
-            # a column of sub-point labels in an annex: handled like items of the point
-            groups[-1][1].append(tok)
-            continue
-        groups[-1][1].append(tok if not sub_label else _Tok("label", tok.value, tok.rest, tok.line))
-    for labels, content in groups:
-        if not labels:
-            if content:
-                if clause.paragraphs and content[0].kind == "text" and content[0].value[:1].islower():
-                    last = clause.paragraphs[-1]
-                    last.text = normalize(join_lines([last.text, _render(content)]))
-                else:
-                    for piece in _paragraphs(content):
-                        clause.add(_render(piece))
-            continue
-        numbers = [
-            lab.value.split(".", 1)[1] if article_no is not None else lab.value for lab in labels
-        ]
-        content = _regroup_sublabels(content) if annex else content
-        # text continuing the paragraph before the label column (page break inside it)
-        if len(labels) > 1 and content and content[0].kind == "text" and content[0].value[:1].islower():
-            cut = next((b for b in range(1, len(content)) if content[b - 1].kind == "text"
-                        and content[b - 1].value.endswith((".", ";", ":"))), len(content))
-            if clause.paragraphs:
-                last = clause.paragraphs[-1]
-                last.text = normalize(join_lines([last.text, _render(content[:cut])]))
-                content = content[cut:]
-        pieces = _split_chunk(content, len(labels), strict_upper=not annex)
-        for number, piece in zip(numbers, pieces):
-            clause.add(_render(piece), number=number)
-        for piece in pieces[len(numbers):]:
-            clause.add(_render(piece))
-        for number in numbers[len(pieces):]:
-            clause.add(f"{number}.", number=number)
-
-
-def _paragraphs(content: list[_Tok]) -> list[list[_Tok]]:
-    """Unlabelled text cut into paragraphs: after a short line that ends a sentence, or around a short title line."""
-    width = max((len(t.value) for t in content if t.kind == "text"), default=80) or 80
-    pieces: list[list[_Tok]] = [[]]
-    after_title = False
-    for k, tok in enumerate(content):
-        prev = content[k - 1] if k else None
-        nxt = content[k + 1] if k + 1 < len(content) else None
-        title = (
-            tok.kind == "text" and len(tok.value) <= 40 and tok.value[:1].isupper()
-            and not re.search(r"[.;:,]$", tok.value)
-            and nxt is not None and nxt.kind == "text" and nxt.value[:1].isupper() and len(nxt.value) > 40
-        )
-        if prev is not None and tok.kind == "text" and prev.kind == "text" and pieces[-1]:
-            ends = prev.value.endswith((".", ":", "?", "!")) and len(prev.value) < 0.85 * width
-            if ends or title or after_title:
-                pieces.append([])
-        after_title = title
-        pieces[-1].append(tok)
-    return [p for p in pieces if p]
-
-
-def _regroup_sublabels(content: list[_Tok]) -> list[_Tok]:
-    """In annexes, a column of sub-point labels ("2.4." … "2.7.") is spread over the items that follow."""
-    out: list[_Tok] = []
-    i = 0
-    while i < len(content):
-        tok = content[i]
-        if tok.kind == "label" and not tok.rest:
-            run = []
-            while i < len(content) and content[i].kind == "label" and not content[i].rest:
-                run.append(content[i])
-                i += 1
-            rest_start = i
-            j = i
-            while j < len(content) and not (content[j].kind == "label"):
-                j += 1
-            seg = content[rest_start:j]
-            if len(run) > 1 and seg and seg[0].kind == "text" and seg[0].value[:1].islower():
-                # the point before the column continues here (page break inside it)
-                cut = next((b for b in range(1, len(seg)) if seg[b - 1].kind == "text"
-                            and seg[b - 1].value.endswith((".", ";", ":"))), len(seg))
-                out.extend(seg[:cut])
-                seg = seg[cut:]
-            if len(run) == 1:
-                out.append(_Tok("label", run[0].value, "", run[0].line))
-                out.extend(seg)
-            else:
-                pieces = _split_chunk(seg, len(run), strict_upper=False)
-                for lab, piece in zip(run, pieces):
-                    out.append(_Tok("label", lab.value, "", lab.line))
-                    out.extend(piece)
-                for piece in pieces[len(run):]:
-                    out.extend(piece)
-            i = j
-            continue
-        out.append(tok)
-        i += 1
-    return out
-
-
-# --- entry point --------------------------------------------------------------------------
-
-
+    return _MarkdownClauses(text).read()
 
 
 def clauses_from_file(path: Path) -> list[Clause]:
-    """Clauses of one contract file, choosing Markdown headings or PDF-text layout."""
-    text = read_normalised(path)
-    if re.search(r"^#{1,6}\s*\d{1,3}(?:\.\d{1,3})*\.?\s", text, re.MULTILINE):
-        clauses = clauses_from_markdown(text, path)
-    else:
-        clauses = clauses_from_pdf_text(text, path)
+    """Clauses of one Markdown contract file."""
+    clauses = clauses_from_markdown(read_normalised(path), path)
     if not any(c.number for c in clauses):
         raise ParseError(path, "no numbered clauses found")
     return clauses
@@ -772,11 +221,4 @@ def clauses_from_file(path: Path) -> list[Clause]:
 @register("contract_markdown")
 def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units `section-<n>` (and `section-0` for front matter) of Markdown contracts, in order."""
-    seen: set[str] = set()
-    for path in files:
-        path = Path(path)
-        for unit in clauses_to_units(clauses_from_file(path), path):
-            if unit.locator in seen:
-                raise ParseError(path, f"locator {unit.locator} repeats one from an earlier file")
-            seen.add(unit.locator)
-            yield unit
+    yield from clause_units(files, clauses_from_file)

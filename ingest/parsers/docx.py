@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers.contract_markdown import Clause, clauses_to_units, normalize, number_key
+from ingest.parsers._clauses import Clause, clause_units, normalize, number_key
 from ingest.units import ParseError, Unit
 
 DEFAULT_MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -178,11 +178,4 @@ def clauses_from_docx(path: Path, options: dict[str, Any] | None = None) -> list
 @register("docx")
 def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units `section-<numbering>` of Word documents; `section-0` is text before the first heading."""
-    seen: set[str] = set()
-    for path in files:
-        path = Path(path)
-        for unit in clauses_to_units(clauses_from_docx(path, options), path):
-            if unit.locator in seen:
-                raise ParseError(path, f"locator {unit.locator} repeats one from an earlier file")
-            seen.add(unit.locator)
-            yield unit
+    yield from clause_units(files, lambda path: clauses_from_docx(path, options))

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
+from ingest.parsers._clauses import Clause, clauses_to_units
 from ingest.parsers._text import read_normalised
-from ingest.parsers.contract_markdown import Clause, clauses_from_markdown, clauses_to_units
+from ingest.parsers.contract_markdown import clauses_from_markdown
 from ingest.parsers.docx import clauses_from_docx
 from ingest.units import ParseError, Unit
 

@@ -2,10 +2,11 @@
 document does not number them itself.
 
 Registered as `markdown`, the parser an uploaded .md file is read with (ingest/uploads/passages.py), and one a
-manifest may name. Text without any Markdown heading is read as text converted from a PDF when that finds
-numbered clauses; otherwise the headings are numbered (1, 1.1, 2 ...) so each section gets a `section-<n>`
-reference a reader can find again. Option `front_heading`: the heading of the text before the first section
-(an upload's title).
+manifest may name. Text without any Markdown heading is read as text converted from a PDF (`mcc_pdf_text`'s
+reader) when that finds numbered clauses; otherwise the headings are numbered (1, 1.1, 2 ...) so each section gets
+a `section-<n>` reference a reader can find again. Headings are found in markdown-it's token stream
+(ingest/parsers/_markdown.py). Option `front_heading`: the heading of the text before the first section (an
+upload's title).
 """
 
 from __future__ import annotations
@@ -16,46 +17,62 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
+from ingest.parsers._clauses import clauses_to_units
+from ingest.parsers._markdown import Block, blocks
 from ingest.parsers._text import read_normalised
-from ingest.parsers.contract_markdown import clauses_from_markdown, clauses_from_pdf_text, clauses_to_units
+from ingest.parsers.contract_markdown import clauses_from_markdown
+from ingest.parsers.mcc_pdf_text import clauses_from_pdf_text
 from ingest.units import Unit
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_NUMBERED_HEADING = re.compile(r"^#{1,6}\s*\d{1,3}(?:\.\d{1,3})*\.?\s", re.MULTILINE)
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_MD_HEADING_ANY = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+_NUMBER = re.compile(r"^\d{1,3}(?:\.\d{1,3})*\.?(?:\s|$)")
+_CLOSING = re.compile(r"\s*#+\s*$")
+
+
+def _headings(text: str, *, fences: bool) -> list[Block]:
+    """The headings an outline is made of: "#" at the start of the line and whitespace after the #s (with
+    `fences`, none inside fenced code)."""
+    return [
+        block
+        for block in blocks(text, fences=fences)
+        if block.kind == "heading" and block.lines[0].startswith("#") and block.lines[0].lstrip("#")[:1].isspace()
+    ]
+
+
+def _numbered(text: str) -> bool:
+    """Whether a heading carries its own number ("## 2 Parter", "#2.1 ..."), read as the contract reader reads it."""
+    return any(block.kind == "heading" and _NUMBER.match(block.title) for block in blocks(text, column0=True))
+
+
+def _has_heading(text: str) -> bool:
+    """Whether the text has a Markdown heading with a title ("#" at the start of a line)."""
+    return any(block.lines[0].lstrip("#").strip() for block in _headings(text, fences=False))
 
 
 def numbered_markdown(text: str) -> str:
     """Headings numbered in outline order (1, 1.1, 2 ...) where the document does not number them itself,
     so each section gets a `section-<n>` reference a reader can find again."""
-    if _NUMBERED_HEADING.search(text):
+    if _numbered(text):
         return text
-    lines = text.split("\n")
-    levels = sorted({len(m.group(1)) for line in lines if (m := _MD_HEADING.match(line))})
+    levels = sorted({block.level for block in _headings(text, fences=False)})
     rank = {level: i + 1 for i, level in enumerate(levels)}
     counters: list[int] = []
-    out: list[str] = []
-    fenced = False
-    for line in lines:
-        if _FENCE.match(line):
-            fenced = not fenced
-        match = None if fenced else _MD_HEADING.match(line)
-        if match is None or not match.group(2).strip():
-            out.append(line)
+    lines = text.split("\n")
+    for block in _headings(text, fences=True):
+        title = _CLOSING.sub("", block.title).strip()
+        if not title:
             continue
-        level = min(rank[len(match.group(1))], len(counters) + 1)
+        level = min(rank[block.level], len(counters) + 1)
         counters = counters[:level] + [0] * (level - len(counters))
         counters[level - 1] += 1
         number = ".".join(str(n) for n in counters[:level])
-        out.append(f"{'#' * level} {number} {match.group(2).strip()}")
-    return "\n".join(out)
+        lines[block.start] = f"{'#' * level} {number} {title}"
+    return "\n".join(lines)
 
 
 def units_from_text(text: str, path: Path, front_heading: str = "Preamble") -> list[Unit]:
     """The units of Markdown (or plain) text: PDF-text clauses where it has no headings and they are numbered,
     else sections by heading, numbered in outline order."""
-    if not _MD_HEADING_ANY.search(text):  # no Markdown headings: text converted from a PDF, or plain paragraphs
+    if not _has_heading(text):  # no Markdown headings: text converted from a PDF, or plain paragraphs
         clauses = clauses_from_pdf_text(text, path)
         if any(c.number for c in clauses):
             return clauses_to_units(clauses, path, front_heading=front_heading)

@@ -27,12 +27,12 @@ from ingest.parsers.retsinformation_json import (
     section_heading,
     split_items,
 )
+from ingest.parsers._markdown import blocks
 from ingest.parsers._text import read_text
 from ingest.units import Paragraph, ParseError, Unit
 
-_CHAPTER = re.compile(r"^#{1,6}\s*Kapitel\s+(?P<num>\d+(?:\s?[a-z])?)\b\.?\s*(?P<title>.*)$", re.IGNORECASE)
-_ANNEX = re.compile(r"^#{1,6}\s*Bilag\b", re.IGNORECASE)
-_HEADING = re.compile(r"^#{1,6}\s")
+_CHAPTER = re.compile(r"^Kapitel\s+(?P<num>\d+(?:\s?[a-z])?)\b\.?\s*(?P<title>.*)$", re.IGNORECASE)
+_ANNEX = re.compile(r"^Bilag\b", re.IGNORECASE)
 _SECTION = re.compile(r"^\*\*§\s*(?P<num>\d+)(?:\s?(?P<letter>[a-z]))?\.\*\*\s*(?P<rest>.*)$")
 _STK = re.compile(r"^\*Stk\.\s*(?P<num>\d+)(?:\s?(?P<letter>[a-z]))?\.\*\s*(?P<rest>.*)$")
 _ITALIC_LINE = re.compile(r"^\*(?!\*)(?P<text>[^*]+)\*$")
@@ -96,8 +96,13 @@ class _Section:
 
 
 def _sections(path: Path) -> Iterator[_Section]:
-    """The §§ of one file in order, each with its chapter; text outside §§ is skipped."""
+    """The §§ of one file in order, each with its chapter; text outside §§ is skipped.
+
+    The Markdown headings (chapters, annexes, the act's title) come from markdown-it's token stream; a § and its
+    stk. are lines of one Markdown paragraph (no blank line between them), so they are read line by line.
+    """
     lines, first_line = _read_lines(path)
+    headings = {block.start: block.title for block in blocks("\n".join(lines)) if block.kind == "heading"}
     chapter: str | None = None
     title: str | None = None
     expect_title = False
@@ -107,9 +112,10 @@ def _sections(path: Path) -> Iterator[_Section]:
         line = raw_line.strip()
         if not line:
             continue
-        if _ANNEX.match(line):
+        heading = headings.get(offset)
+        if heading is not None and _ANNEX.match(heading):
             break  # annexes (bilag) end the act's §§
-        chapter_match = _CHAPTER.match(line)
+        chapter_match = _CHAPTER.match(heading) if heading is not None else None
         if chapter_match:
             if current:
                 yield current
@@ -118,7 +124,7 @@ def _sections(path: Path) -> Iterator[_Section]:
             title = clean_text(strip_markdown(chapter_match["title"])) or None
             expect_title = title is None
             continue
-        if _HEADING.match(line) or _RULE.match(line) or line.startswith(">"):
+        if heading is not None or _RULE.match(line) or line.startswith(">"):
             # title, promulgation formula, rules before the signature: not § text
             if current:
                 yield current

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers.contract_markdown import normalize
+from ingest.parsers._clauses import normalize
 from ingest.parsers._text import read_bytes
 from ingest.units import Paragraph, ParseError, Unit
 

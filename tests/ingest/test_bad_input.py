@@ -13,7 +13,7 @@ from ingest.units import ParseError
 # parsers of text formats: they read the file through ingest/parsers/_text.py (binary formats read bytes only)
 TEXT_PARSERS = [
     "article_json", "article_markdown", "contract_markdown", "erst_package", "eurlex_html", "html", "markdown",
-    "paragraph_markdown", "retsinformation_json",
+    "mcc_pdf_text", "paragraph_markdown", "retsinformation_json",
 ]  # fmt: skip
 BAD_FILES = {
     "missing": None,
