@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from kb.knowledge_base import KnowledgeBase
+    from kb.settings import GeneratorSettings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -134,16 +135,35 @@ def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_
 
 
 @contextmanager
-def make_app_client(kb: KnowledgeBase, **service: Any) -> Iterator[TestClient]:
-    """The app over `kb`'s settings in process (no socket, no subprocess; an httpx client), for tests of what the
-    routes answer. A real uvicorn (tests/servers.py) stays for tests about the server: workers, proxies, the stream
-    over TCP, the cross-process lock, the fuzz run. `service` sets the service's settings (ServiceSettings fields);
-    the rate limit is off unless set, since one test client is one address."""
+def make_app_client(kb: KnowledgeBase, *, llm: GeneratorSettings | None = None, **service: Any) -> Iterator[TestClient]:
+    """The app over `kb` in process (no socket, no subprocess; an httpx client), for tests of what the routes
+    answer. A real uvicorn (tests/servers.py) stays for tests about the server: workers, proxies, the stream over
+    TCP, the cross-process lock, the fuzz run. `service` sets the service's settings (ServiceSettings fields); the
+    rate limit is off unless set, since one test client is one address. `llm` replaces the generator's settings
+    (what `KB_LLM_*` set for a `kb serve`): the app then has a knowledge base of its own with them; otherwise it
+    answers from `kb` itself, whose indexes and model are loaded once for the session, not again for each app."""
     from fastapi.testclient import TestClient
 
     from kb.settings import ServiceSettings
     from service.app import create_app
 
-    settings = kb.settings.model_copy(update={"service": ServiceSettings(**{"rate_limit_per_minute": 0, **service})})
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    update: dict[str, Any] = {"service": ServiceSettings(**{"rate_limit_per_minute": 0, **service})}
+    if llm is not None:
+        update["llm"] = llm
+    app = create_app(kb.settings.model_copy(update=update))
+    if llm is None:
+        app.state.kb = kb  # the service reads its own settings from app.state, never from the knowledge base's
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+def copy_data_dir(source: Path, target: Path) -> Path:
+    """A copy of a knowledge base's data dir, for a test that writes to it (uploads, removals), made by `cp` in a
+    child process: a copy made here would open and close the store's SQLite file, and closing any descriptor of a
+    file drops every POSIX lock this process holds on it, so chromadb, which may have that store open here (the
+    session's knowledge base, an app in process), would lose its locks (https://www.sqlite.org/howtocorrupt.html)."""
+    import subprocess
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    return target

@@ -1,9 +1,9 @@
-"""Document management over HTTP against a real `kb serve`: API keys, upload, status, search, delete, audit log."""
+"""Document management over HTTP, on the service's app in process (`make_app_client`) over a copy of the session's
+knowledge base: API keys, upload, status, search, delete, audit log."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +16,7 @@ from kb.knowledge_base import KnowledgeBase
 from service.audit import AuditLog
 from service.auth import identify, new_key, settings_entry
 from kb.settings import ServiceSettings
-from tests.conftest import kb_env
-from tests.servers import serve
+from tests.conftest import copy_data_dir, make_app_client
 from tests.test_hostile_uploads import API_KEYS, READER_KEY, WRITER_KEY, a_docx, error_of, make_pdf, upload
 
 pytestmark = pytest.mark.slow
@@ -41,9 +40,7 @@ Leverandøren underskriver en databehandleraftale, før patientdata deles.
 
 @pytest.fixture(scope="module")
 def data_dir(small_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("documents-api") / "data"
-    shutil.copytree(small_kb.settings.data_dir, target)
-    return target
+    return copy_data_dir(small_kb.settings.data_dir, tmp_path_factory.mktemp("documents-api") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +49,9 @@ def audit_path(data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(
-    data_dir: Path, audit_path: Path, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    env = kb_env(
-        data_dir, subset_manifest, corpus_dir, KB_API_KEYS=API_KEYS, KB_AUDIT_LOG=str(audit_path), KB_RATE_LIMIT_PER_MINUTE="0"
-    )
-    yield from serve(env, tmp_path_factory.mktemp("documents-server") / "server.log")
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=300) as c:
+def client(small_kb: KnowledgeBase, data_dir: Path, audit_path: Path) -> Iterator[httpx.Client]:
+    kb = KnowledgeBase(small_kb.settings.model_copy(update={"data_dir": data_dir}))
+    with make_app_client(kb, api_keys=API_KEYS, audit_log=audit_path) as c:
         yield c
 
 

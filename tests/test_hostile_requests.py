@@ -1,9 +1,11 @@
-"""Hostile requests against a real uvicorn: each reproducer of issue 20, from an attacker or a careless client.
+"""Hostile requests: each reproducer of issue 20, from an attacker or a careless client.
 
-One server (the service plus a route that raises, tests/hostile_app.py) over the session's knowledge base, with
-CORS on for one origin, a read-only API key, and a small cap on the log of refused anonymous writes. The rate
-limit is off on it (10,000 refused writes come from one address); the rate limit of OPTIONS is shown on the app
-in process, where a limit of three requests is quick to reach.
+The service over the session's knowledge base, with CORS on for one origin, a read-only API key, and a small cap on
+the log of refused anonymous writes; the rate limit is off (10,000 refused writes come from one address). What the
+routes answer is asked of the app in process (`make_app_client`). A real uvicorn (the service plus a route that
+raises, tests/hostile_app.py) with the same settings stays for what is about the server: its log of a 500 and of a
+body cut off as it streams in, a request line httpx would not send, and 10,000 requests pipelined on one connection.
+The rate limit of OPTIONS is shown on the app in process, where a limit of three requests is quick to reach.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pytest
 
 from service.auth import settings_entry
 from service.middleware import CSP
-from tests.conftest import REPO, kb_env
+from tests.conftest import REPO, kb_env, make_app_client
 from tests.hostile_app import RAISED, RAISING_PATH
 from tests.servers import serve
 
@@ -53,14 +55,26 @@ def server(workdir: Path, small_kb) -> Iterator[str]:  # type: ignore[no-untyped
         KB_API_KEYS=settings_entry(READER_KEY, "read", "test-reader"),
         KB_AUDIT_LOG=str(workdir / "audit.jsonl"),
         KB_AUDIT_REFUSED_MAX_BYTES=str(REFUSED_MAX_BYTES),
-        OMP_NUM_THREADS="1",  # the timing comparison is of one request at a time, not of thread scheduling
     )
     yield from serve(env, workdir / "server.log", factory="tests.hostile_app:create_app")
 
 
 @pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
+def server_client(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=120) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client(workdir: Path, small_kb) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """The app in process with the server's settings; its audit log apart, so the server's shows the server's writes."""
+    with make_app_client(
+        small_kb,
+        cors_origins=[ORIGIN],
+        api_keys=[settings_entry(READER_KEY, "read", "test-reader")],
+        audit_log=workdir / "app" / "audit.jsonl",
+        audit_refused_max_bytes=REFUSED_MAX_BYTES,
+    ) as c:
         yield c
 
 
@@ -145,9 +159,9 @@ def test_the_embedder_replaces_what_still_gets_through(small_kb) -> None:  # typ
 
 
 def test_a_forced_500_carries_the_security_headers_and_cors_and_is_logged_once(
-    client: httpx.Client, workdir: Path
+    server_client: httpx.Client, workdir: Path
 ) -> None:
-    response = client.get(RAISING_PATH, headers={"origin": ORIGIN})
+    response = server_client.get(RAISING_PATH, headers={"origin": ORIGIN})
     assert response.status_code == 500
     error = error_of(response)
     assert error["code"] == "internal_error" and RAISED not in response.text and "Traceback" not in response.text
@@ -179,13 +193,13 @@ def test_every_4xx_carries_them(client: httpx.Client, method: str, path: str, kw
 
 
 def test_a_streamed_body_over_the_limit_is_a_413_with_them_and_no_unexpected_error(
-    client: httpx.Client, workdir: Path
+    server_client: httpx.Client, workdir: Path
 ) -> None:
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts the bytes inside the app's reading
         for _ in range(70):
             yield b"x" * 1024
 
-    response = client.post("/api/ask", content=chunks(), headers={"content-type": "application/json", "origin": ORIGIN})
+    response = server_client.post("/api/ask", content=chunks(), headers={"content-type": "application/json", "origin": ORIGIN})
     assert response.status_code == 413 and error_of(response)["code"] == "body_too_large"
     assert_hardened(response)
     assert "unexpected error on POST /api/ask" not in (workdir / "server.log").read_text()
@@ -261,15 +275,15 @@ def raw_request(base: str, request: bytes) -> bytes:
     return data.split(b"\r\n\r\n", 1)[0]
 
 
-def test_a_trailing_slash_redirect_is_relative_and_never_echoes_the_host(client: httpx.Client, server: str) -> None:
+def test_a_trailing_slash_redirect_is_relative_and_never_echoes_the_host(server_client: httpx.Client, server: str) -> None:
     for path, target in [("/api/scenarios/", "/api/scenarios"), ("/healthz/?x=1", "/healthz?x=1"), ("/roadmap/", "/roadmap")]:
-        response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        response = server_client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
         assert response.status_code == 307, (path, response.status_code)
         assert response.headers["location"] == target
         assert_hardened(response, cors=False)
     head = raw_request(server, b"GET //evil.example/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404") and b"evil.example" not in head.lower(), head
-    assert client.get("/api/nowhere/", follow_redirects=False).status_code == 404
+    assert server_client.get("/api/nowhere/", follow_redirects=False).status_code == 404
 
 
 # --- 5. the log of refused anonymous writes is bounded ------------------------------------------------------------
@@ -301,7 +315,7 @@ def pipelined_statuses(base: str, request: bytes, count: int, batch: int = 250) 
     return statuses
 
 
-def test_ten_thousand_refused_writes_leave_a_bounded_audit_log(client: httpx.Client, server: str, workdir: Path) -> None:
+def test_ten_thousand_refused_writes_leave_a_bounded_audit_log(server_client: httpx.Client, server: str, workdir: Path) -> None:
     from service.audit import AuditLog
 
     request = b"DELETE /api/documents/some-doc HTTP/1.1\r\nHost: kb\r\n\r\n"
@@ -310,7 +324,7 @@ def test_ten_thousand_refused_writes_leave_a_bounded_audit_log(client: httpx.Cli
     print(f"10,000 refused writes in {time.perf_counter() - start:.1f} s")
     assert set(statuses) == {401}
     # a refusal of a caller with a key is kept in the main log, in full
-    assert client.delete("/api/documents/keyed-doc", headers={"X-API-Key": READER_KEY}).status_code == 403
+    assert server_client.delete("/api/documents/keyed-doc", headers={"X-API-Key": READER_KEY}).status_code == 403
     audit = AuditLog(workdir / "audit.jsonl")
     refused = list(workdir.glob("audit.refused.jsonl*"))
     total = sum(p.stat().st_size for p in refused)

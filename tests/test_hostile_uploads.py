@@ -1,12 +1,11 @@
-"""Hostile uploads against a real `kb serve`: each gets a clear 4xx in the one error shape, nothing is written,
-and the service stays up. The hostile files are built here, in memory or in tmp (bombs included): none is committed.
+"""Hostile uploads against the service's app in process (`make_app_client`): each gets a clear 4xx in the one error
+shape, nothing is written, and the service stays up. The hostile files are built here, in memory or in tmp (bombs included): none is committed.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import shutil
 import struct
 import zlib
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ import pytest
 
 from kb.knowledge_base import KnowledgeBase
 from service.auth import settings_entry
-from tests.conftest import kb_env
-from tests.servers import serve
+from tests.conftest import copy_data_dir, make_app_client
 
 pytestmark = pytest.mark.slow
 
@@ -199,35 +197,25 @@ CASES: list[tuple[str, str, Any, dict[str, str], str | None, int, str]] = [
 ]
 
 
-# --- the server --------------------------------------------------------------------------------
+# --- the app --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def data_dir(small_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the session knowledge base: a bug here must not write into the shared one."""
-    target = tmp_path_factory.mktemp("hostile") / "data"
-    shutil.copytree(small_kb.settings.data_dir, target)
-    return target
+    return copy_data_dir(small_kb.settings.data_dir, tmp_path_factory.mktemp("hostile") / "data")
 
 
 @pytest.fixture(scope="module")
-def server(data_dir: Path, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = kb_env(
-        data_dir,
-        subset_manifest,
-        corpus_dir,
-        KB_API_KEYS=API_KEYS,
-        KB_AUDIT_LOG=str(data_dir.parent / "audit.jsonl"),
-        KB_UPLOAD_MAX_BYTES=str(MAX_BYTES),
-        KB_UPLOAD_MAX_UNCOMPRESSED_BYTES=str(MAX_UNCOMPRESSED),
-        KB_RATE_LIMIT_PER_MINUTE="0",
-    )
-    yield from serve(env, tmp_path_factory.mktemp("hostile-server") / "server.log")
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=300) as c:
+def client(small_kb: KnowledgeBase, data_dir: Path) -> Iterator[httpx.Client]:
+    kb = KnowledgeBase(small_kb.settings.model_copy(update={"data_dir": data_dir}))
+    with make_app_client(
+        kb,
+        api_keys=API_KEYS,
+        audit_log=data_dir.parent / "audit.jsonl",
+        upload_max_bytes=MAX_BYTES,
+        upload_max_uncompressed_bytes=MAX_UNCOMPRESSED,
+    ) as c:
         yield c
 
 

@@ -1,7 +1,9 @@
-"""Limits against a real `kb serve` on loopback: rate limit, body and question size, CORS, headers, timeouts.
+"""Limits of the service: rate limit, body and question size, CORS, headers, timeouts.
 
-Rate limits are per client address, so each test speaks from its own loopback address (127.0.0.N: Linux routes
-the whole 127/8 to lo) and the tests do not use up each other's requests. The server's generator points at a
+What the app answers is tested on it in process (`make_app_client`); what uvicorn does, trusting a reverse proxy's
+X-Forwarded-For and `kb serve` refusing a bad proxy setting, against a real `kb serve` on loopback.
+Rate limits are per client address, so each test speaks from its own address (127.0.0.N; over TCP, Linux routes
+the whole 127/8 to lo) and the tests do not use up each other's requests. The app's generator points at a
 server that accepts connections and never answers, so every /api/ask here also shows the generator's timeout.
 """
 
@@ -13,14 +15,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from service.middleware import CSP, MULTIPART_FRAMING, BodyLimitMiddleware, TokenBuckets
-from tests.conftest import kb_env
+from tests.conftest import kb_env, make_app_client
 from tests.servers import serve
 
 ALLOWED_ORIGIN = "https://hospital.example"
@@ -76,7 +80,26 @@ def stalled_llm() -> Iterator[StalledServer]:
 
 
 @pytest.fixture(scope="module")
+def app_client(small_kb, stalled_llm: StalledServer) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The app in process, with the rate limit, CORS for one origin, the default body limits, and the stalled generator."""
+    from kb.settings import GeneratorSettings
+
+    with make_app_client(
+        small_kb,
+        llm=GeneratorSettings(url=stalled_llm.url, timeout_s=2),
+        rate_limit_per_minute=PER_MINUTE,
+        rate_limit_burst=BURST,
+        cors_origins=[ALLOWED_ORIGIN],
+        max_body_bytes=64 * 1024,
+        body_limits={},
+        log_questions=False,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, small_kb, stalled_llm: StalledServer) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """`kb serve` with the app's settings and no proxy named: whether uvicorn believes an X-Forwarded-For."""
     settings = small_kb.settings
     env = kb_env(
         settings.data_dir, settings.manifest, settings.corpus_dir,
@@ -88,9 +111,18 @@ def server(tmp_path_factory: pytest.TempPathFactory, small_kb, stalled_llm: Stal
     yield from serve(env, tmp_path_factory.mktemp("limits-server") / "server.log")
 
 
-def client(base: str, n: int) -> httpx.Client:
-    """A client speaking from 127.0.0.n: a client address of its own for the rate limit."""
-    return httpx.Client(base_url=base, timeout=120, transport=httpx.HTTPTransport(local_address=f"127.0.0.{n}"))
+@contextmanager
+def client(server: str | TestClient, n: int) -> Iterator[httpx.Client]:
+    """A client speaking from 127.0.0.n: a client address of its own for the rate limit. To a real server (its URL)
+    over TCP from that address; to the app in process as that address, on the app's own event loop (its portal),
+    so it shares the app's state (the rate limit's buckets) with every other client of it."""
+    if isinstance(server, str):
+        with httpx.Client(base_url=server, timeout=120, transport=httpx.HTTPTransport(local_address=f"127.0.0.{n}")) as c:
+            yield c
+        return
+    other = TestClient(server.app, raise_server_exceptions=False, client=(f"127.0.0.{n}", 50000))
+    other.portal = server.portal
+    yield other
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict:
@@ -103,8 +135,8 @@ def _error(response: httpx.Response, status: int, code: str) -> dict:
 # --- rate limit -------------------------------------------------------------------------------------------------
 
 
-def test_rate_limit_per_client_with_retry_after(server: str) -> None:
-    with client(server, 2) as first, client(server, 3) as second:
+def test_rate_limit_per_client_with_retry_after(app_client: TestClient) -> None:
+    with client(app_client, 2) as first, client(app_client, 3) as second:
         for _ in range(BURST):
             assert first.get("/api/search", params={"q": "innovationspartnerskab"}).status_code == 200
         limited = first.get("/api/search", params={"q": "innovationspartnerskab"})
@@ -117,8 +149,8 @@ def test_rate_limit_per_client_with_retry_after(server: str) -> None:
         assert second.get("/api/search", params={"q": "innovationspartnerskab"}).status_code == 200
 
 
-def test_pages_static_docs_and_health_are_not_limited(server: str) -> None:
-    with client(server, 6) as c:
+def test_pages_static_docs_and_health_are_not_limited(app_client: TestClient) -> None:
+    with client(app_client, 6) as c:
         for _ in range(BURST):
             assert c.get("/api/scenarios").status_code == 200
         _error(c.get("/api/scenarios"), 429, "rate_limited")
@@ -127,8 +159,8 @@ def test_pages_static_docs_and_health_are_not_limited(server: str) -> None:
                 assert c.get(path).status_code == 200, path
 
 
-def test_rate_limited_answer_carries_cors_and_security_headers(server: str) -> None:
-    with client(server, 4) as c:
+def test_rate_limited_answer_carries_cors_and_security_headers(app_client: TestClient) -> None:
+    with client(app_client, 4) as c:
         for _ in range(BURST + 1):
             response = c.get("/api/documents", headers={"Origin": ALLOWED_ORIGIN})
         _error(response, 429, "rate_limited")
@@ -214,9 +246,9 @@ def test_rate_limit_setting_zero_turns_it_off(small_kb) -> None:  # type: ignore
 # --- body and question size -------------------------------------------------------------------------------------
 
 
-def test_body_over_the_limit_is_413_by_length_or_by_count(server: str) -> None:
+def test_body_over_the_limit_is_413_by_length_or_by_count(app_client: TestClient) -> None:
     big = ('{"question": "' + "a" * 70_000 + '"}').encode()
-    with client(server, 5) as c:
+    with client(app_client, 5) as c:
         error = _error(c.post("/api/ask", content=big, headers={"Content-Type": "application/json"}), 413, "body_too_large")
         assert "65536 bytes" in error["message"] and "/api/ask" in error["message"]
 
@@ -229,7 +261,7 @@ def test_body_over_the_limit_is_413_by_length_or_by_count(server: str) -> None:
         _error(streamed, 413, "body_too_large")
 
 
-def test_uploads_have_their_own_larger_body_limit(server: str, small_kb) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_have_their_own_larger_body_limit(app_client: TestClient, small_kb) -> None:  # type: ignore[no-untyped-def]
     from service.app import create_app
     from kb.settings import ServiceSettings
 
@@ -241,14 +273,14 @@ def test_uploads_have_their_own_larger_body_limit(server: str, small_kb) -> None
     assert limits.limit_for("/api/documents") == settings.upload_max_bytes + MULTIPART_FRAMING
     assert limits.limit_for("/api/doc/x") == 2048  # a path of its own (KB_BODY_LIMITS)
     upload = {"file": ("contract.md", b"# Contract\n\n" + b"The supplier shall deliver. " * 4000, "text/markdown")}
-    with client(server, 7) as c:
+    with client(app_client, 7) as c:
         # the same 112 kB body: too large for a question, not for a document upload (whatever the route answers)
         assert c.post("/api/documents", files=upload).status_code != 413
         _error(c.post("/api/ask", files=upload), 413, "body_too_large")
 
 
-def test_question_and_query_length_limits(server: str, stalled_llm: StalledServer) -> None:
-    with client(server, 8) as c:
+def test_question_and_query_length_limits(app_client: TestClient, stalled_llm: StalledServer) -> None:
+    with client(app_client, 8) as c:
         longest = ("Hvornår skal en ordregiver bruge et innovationspartnerskab? " * 40)[:2000]
         called = stalled_llm.accepted
         answered = c.post("/api/ask", json={"question": longest})
@@ -265,9 +297,9 @@ def test_question_and_query_length_limits(server: str, stalled_llm: StalledServe
 # --- CORS and headers -------------------------------------------------------------------------------------------
 
 
-def test_cors_allows_only_the_listed_origins(server: str) -> None:
+def test_cors_allows_only_the_listed_origins(app_client: TestClient) -> None:
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
-    with client(server, 9) as c:
+    with client(app_client, 9) as c:
         allowed = c.options("/api/ask", headers={"Origin": ALLOWED_ORIGIN, **preflight})
         assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
         refused = c.options("/api/ask", headers={"Origin": "https://evil.example", **preflight})
@@ -308,8 +340,8 @@ def _assets(html: str) -> _Assets:
 HARDENING = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
 
 
-def test_pages_get_the_strict_policy_and_fit_it(server: str) -> None:
-    with client(server, 10) as c:
+def test_pages_get_the_strict_policy_and_fit_it(app_client: TestClient) -> None:
+    with client(app_client, 10) as c:
         for path in ("/", "/clauses", "/roadmap"):
             page = c.get(path)
             assert page.status_code == 200, path
@@ -326,8 +358,8 @@ def test_pages_get_the_strict_policy_and_fit_it(server: str) -> None:
         assert api.headers["content-security-policy"] == CSP and api.headers["x-frame-options"] == "DENY"
 
 
-def test_the_widget_can_be_loaded_by_other_sites(server: str) -> None:
-    with client(server, 11) as c:
+def test_the_widget_can_be_loaded_by_other_sites(app_client: TestClient) -> None:
+    with client(app_client, 11) as c:
         for path, kind in (("/widget.js", "javascript"), ("/static/widget.css", "text/css")):
             asset = c.get(path, headers={"Origin": ALLOWED_ORIGIN})
             assert asset.status_code == 200 and kind in asset.headers["content-type"], path
@@ -335,8 +367,8 @@ def test_the_widget_can_be_loaded_by_other_sites(server: str) -> None:
             assert asset.headers["x-content-type-options"] == "nosniff"
 
 
-def test_docs_page_gets_a_policy_that_lets_it_load(server: str) -> None:
-    with client(server, 12) as c:
+def test_docs_page_gets_a_policy_that_lets_it_load(app_client: TestClient) -> None:
+    with client(app_client, 12) as c:
         docs = c.get("/docs")
         policy = docs.headers["content-security-policy"]
         assert docs.status_code == 200 and docs.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in policy
@@ -350,8 +382,8 @@ def test_docs_page_gets_a_policy_that_lets_it_load(server: str) -> None:
         assert "'unsafe-inline'" in directives["script-src"]  # Swagger UI starts from an inline script
 
 
-def test_openapi_names_the_limit_answers(server: str) -> None:
-    with client(server, 13) as c:
+def test_openapi_names_the_limit_answers(app_client: TestClient) -> None:
+    with client(app_client, 13) as c:
         paths = c.get("/openapi.json").json()["paths"]
     ask = paths["/api/ask"]["post"]["responses"]
     assert {"429", "413"} <= set(ask) and "Retry-After" in ask["429"]["headers"]

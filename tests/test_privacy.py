@@ -4,7 +4,8 @@
   and searched with a distinctive text, which must be absent from the log (and present with the setting on).
 - A passage that says "ignore your previous instructions ..." changes nothing: the extractive answerer gives
   the same answer as without it (two knowledge bases built by a real ingest of a contract written here), and the
-  generator, behind the real service, drops the claim a gullible model (tests/fake_llm_server.py) makes from it.
+  generator, behind the service's app (in process), drops the claim a gullible model (tests/fake_llm_server.py)
+  makes from it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import kb_env
+from tests.conftest import kb_env, make_app_client
 from tests.servers import serve
 
 pytestmark = pytest.mark.slow
@@ -215,26 +216,24 @@ def test_extractive_answer_ignores_a_planted_instruction(contract_kbs, question:
 
 
 @pytest.fixture(scope="module")
-def generator_server(tmp_path_factory: pytest.TempPathFactory, contract_kbs) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def generator_client(contract_kbs) -> Iterator[httpx.Client]:  # type: ignore[no-untyped-def]
+    """The app over the planted contract, its generator the gullible fake model."""
     pytest.importorskip("llama_index.llms.openai_like")
+    from kb.settings import GeneratorSettings
     from tests.fake_llm_server import ServerThread
 
     _, planted = contract_kbs
-    settings = planted.settings
     with ServerThread() as llm:
-        env = kb_env(
-            settings.data_dir, settings.manifest, settings.corpus_dir,
-            KB_LLM_URL=llm.url, KB_LLM_MODEL="gullible-model", KB_LLM_TIMEOUT_S="20", KB_RATE_LIMIT_PER_MINUTE="0",
-        )
-        yield from serve(env, tmp_path_factory.mktemp("generator-server") / "server.log")
+        generator = GeneratorSettings(url=llm.url, model="gullible-model", timeout_s=20)
+        with make_app_client(planted, llm=generator) as client:
+            yield client
 
 
-def test_generator_behind_the_service_drops_the_planted_claim(generator_server: str) -> None:
+def test_generator_behind_the_service_drops_the_planted_claim(generator_client: httpx.Client) -> None:
     from tests.fake_llm_server import LOGS_SENTENCE, REQUESTS
 
     question = "How long must the supplier keep the logs of the AI system? case:gullible"
-    with httpx.Client(base_url=generator_server, timeout=120) as client:
-        response = client.post("/api/ask", json={"question": question, "language": "en"})
+    response = generator_client.post("/api/ask", json={"question": question, "language": "en"})
     assert response.status_code == 200, response.text
     body = response.json()
     # the model obeyed the planted instruction: the claim was in its reply ...

@@ -1,4 +1,6 @@
-"""The HTTP service: a real uvicorn on loopback (`kb serve`) over a knowledge base built from the corpus subset."""
+"""The HTTP service over a knowledge base built from the corpus subset: what the routes answer, in process
+(`make_app_client`). The server itself (workers, proxies, streams over TCP) is tested with a real `kb serve` in
+tests/test_limits.py, tests/test_server_mode.py and tests/test_serve_while_building.py."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ import pytest
 from kb.knowledge_base import KnowledgeBase
 from kb.passage import Passage
 from kb.references import covers
+from kb.settings import Settings
 from kb.vocabulary import SCENARIO_IDS
-from tests.conftest import REPO, kb_env
-from tests.servers import serve as _serve
+from tests.conftest import REPO, make_app_client
 
 pytestmark = pytest.mark.slow
 
@@ -29,29 +31,22 @@ ALLOWED_ORIGIN = "http://allowed.example"
 ANSWER_QUESTIONS = REPO / "tests" / "data" / "answer_questions.jsonl"
 
 
-# --- servers ----------------------------------------------------------------------
+# --- the app ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server(
-    small_kb: KnowledgeBase, subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    origins = f"{ALLOWED_ORIGIN}, http://other.allowed"
-    # this module asks 100+ questions a minute from one address: the rate limit is tested in test_limits.py
-    env = kb_env(small_kb.settings.data_dir, subset_manifest, corpus_dir, KB_CORS_ORIGINS=origins, KB_RATE_LIMIT_PER_MINUTE="0")
-    yield from _serve(env, tmp_path_factory.mktemp("server") / "server.log")
+def client(small_kb: KnowledgeBase) -> Iterator[httpx.Client]:
+    # this module asks 100+ questions a minute from one address: the rate limit (off here) is tested in test_limits.py
+    with make_app_client(small_kb, cors_origins=[ALLOWED_ORIGIN, "http://other.allowed"]) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
-def empty_server(subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = kb_env(tmp_path_factory.mktemp("empty-data"), subset_manifest, corpus_dir)
-    # --no-build: on a knowledge base that was never built `kb serve` would start building it (issue 17)
-    yield from _serve(env, tmp_path_factory.mktemp("empty-server") / "server.log", ["--no-build"])
-
-
-@pytest.fixture(scope="module")
-def client(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=180) as c:
+def empty_client(subset_manifest: Path, corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """The app over a data dir that was never built; nothing builds it (the app never starts a build: `kb serve` does,
+    unless --no-build)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("empty-data"), corpus_dir=corpus_dir, manifest=subset_manifest)
+    with make_app_client(KnowledgeBase(settings)) as c:
         yield c
 
 
@@ -301,19 +296,19 @@ def test_ask_bad_input(client: httpx.Client) -> None:
 # --- a knowledge base that is not built --------------------------------------------
 
 
-def test_not_built_is_503(empty_server: str) -> None:
-    with httpx.Client(base_url=empty_server, timeout=60) as c:
-        health = c.get("/healthz")
-        assert health.status_code == 503 and health.json()["status"] == "not_built"
-        for response in (
-            c.get("/api/search", params={"q": "x"}),
-            c.get("/api/documents"),
-            c.get(f"/api/passages/{quote('udbudsloven:§-73/da/x', safe='')}"),
-            c.post("/api/ask", json={"question": "Hvad er en ordregiver?"}),
-        ):
-            error = _error(response, 503, "not_built")
-            assert "kb ingest" in error["message"]
-        assert c.get("/api/scenarios").status_code == 200
+def test_not_built_is_503(empty_client: httpx.Client) -> None:
+    c = empty_client
+    health = c.get("/healthz")
+    assert health.status_code == 503 and health.json()["status"] == "not_built"
+    for response in (
+        c.get("/api/search", params={"q": "x"}),
+        c.get("/api/documents"),
+        c.get(f"/api/passages/{quote('udbudsloven:§-73/da/x', safe='')}"),
+        c.post("/api/ask", json={"question": "Hvad er en ordregiver?"}),
+    ):
+        error = _error(response, 503, "not_built")
+        assert "kb ingest" in error["message"]
+    assert c.get("/api/scenarios").status_code == 200
 
 
 # --- ask: answers -------------------------------------------------------------------

@@ -7,7 +7,6 @@ Real `kb ingest --file` processes on a copy of the session knowledge base, SIGKI
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from ingest.uploads.registry import Uploads
 from ingest.uploads.service import UPLOAD_WRITE_BATCH
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
-from tests.conftest import kb_env
+from tests.conftest import copy_data_dir, kb_env
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +46,7 @@ def guidance_markdown() -> str:
 @pytest.fixture(scope="module")
 def work(small_kb: KnowledgeBase, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("upload-ingest")
-    shutil.copytree(small_kb.settings.data_dir, root / "data")
+    copy_data_dir(small_kb.settings.data_dir, root / "data")
     (root / "regler.md").write_text(guidance_markdown(), encoding="utf-8")
     return {"data": root / "data", "file": root / "regler.md", "audit": root / "audit.jsonl"}
 

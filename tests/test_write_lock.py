@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 from ingest.uploads.registry import Uploads
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
-from tests.conftest import kb_env
+from tests.conftest import copy_data_dir, kb_env
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +45,7 @@ with kb.writing():
 
 @pytest.fixture()
 def data_copy(small_kb: KnowledgeBase, tmp_path: Path) -> Path:
-    shutil.copytree(small_kb.settings.data_dir, tmp_path / "data")
-    return tmp_path / "data"
+    return copy_data_dir(small_kb.settings.data_dir, tmp_path / "data")
 
 
 def _hold(data_dir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
