@@ -145,3 +145,20 @@ def test_pages_are_served_with_their_assets(client: httpx.Client) -> None:
     assert widget.status_code == 200 and "javascript" in widget.headers["content-type"]
     for asset in ("widget.css", "passage-view.js", "passage-view.css", "clauses.js", "clauses.css", "site.css"):
         assert client.get(f"/static/{asset}").status_code == 200, asset
+
+
+def test_the_shared_helpers_load_first_and_the_widget_stays_one_script(client: httpx.Client) -> None:
+    """common.js holds the helpers every script uses: each page loads it before its own scripts, and /widget.js, which
+    other sites embed with one tag, is common.js and widget.js in one script."""
+    import re
+
+    from service.routes.pages import STATIC_DIR
+
+    assert client.get("/static/common.js").status_code == 200
+    for path in ("/clauses", "/clauses/ai-act:art-26", "/roadmap", "/contract"):
+        scripts = re.findall(r'<script src="([^"]+)"', client.get(path).text)
+        assert scripts[0] == "/static/common.js", (path, scripts)
+    widget = client.get("/widget.js")
+    common, own = ((STATIC_DIR / name).read_text(encoding="utf-8") for name in ("common.js", "widget.js"))
+    assert widget.text == common + "\n" + own
+    assert widget.headers["cache-control"] == "no-cache" and widget.headers["etag"]

@@ -7,14 +7,17 @@ fits them.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# /widget.js is these, in this order: the shared helpers first (static/common.js), then the widget
+WIDGET_PARTS = ("common.js", "widget.js")
 
 
 def _page(name: str, media_type: str = "text/html; charset=utf-8") -> FileResponse:
@@ -29,9 +32,15 @@ def demo_page() -> FileResponse:
 
 
 @router.get("/widget.js")
-def widget_script() -> FileResponse:
-    """The embeddable chat widget: `<script src=".../widget.js" data-kb-url="..." data-lang="da">`."""
-    return _page("widget.js", "text/javascript; charset=utf-8")
+def widget_script() -> Response:
+    """The embeddable chat widget: `<script src=".../widget.js" data-kb-url="..." data-lang="da">`.
+
+    Host pages embed it with that one tag, so the helpers it shares with the pages (static/common.js) are served in
+    front of it in the same script rather than as a second tag every embedder would have to add. Read per request,
+    as the files of the other pages are, so a new release shows at once; the ETag lets the browser revalidate."""
+    body = b"\n".join((STATIC_DIR / name).read_bytes() for name in WIDGET_PARTS)
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Response(body, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache", "ETag": etag})
 
 
 @router.get("/clauses")

@@ -6,6 +6,11 @@
 (function () {
   "use strict";
 
+  var KB = window.KBCommon; // common.js, loaded before this script
+  var el = KB.el;
+  var clear = KB.clear;
+  var getJSON = KB.getJSON;
+
   var TEXT = {
     da: {
       skip: "Gå til indhold",
@@ -125,33 +130,9 @@
     return document.documentElement.lang === "en" ? "en" : "da";
   }
 
-  function t(key, values) {
-    var text = TEXT[uiLang][key];
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
-
-  function getJSON(url) {
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body && body.error ? body.error.message : response.statusText);
-        return body;
-      });
-    });
-  }
+  var t = KB.translator(TEXT, function () {
+    return uiLang;
+  });
 
   function clauseHref(ref) {
     return "/clauses/" + encodeURIComponent(ref).replace(/%3A/gi, ":");
@@ -209,16 +190,7 @@
 
   // --- the page's static words -------------------------------------------------------------------------------
   function applyLanguage() {
-    document.documentElement.lang = uiLang;
-    document.querySelectorAll("[data-text]").forEach(function (node) {
-      node.textContent = t(node.getAttribute("data-text"));
-    });
-    document.querySelectorAll("[data-label]").forEach(function (node) {
-      node.setAttribute("aria-label", t(node.getAttribute("data-label")));
-    });
-    document.querySelectorAll(".lang-switch button").forEach(function (b) {
-      b.setAttribute("aria-pressed", String(b.getAttribute("data-lang") === uiLang));
-    });
+    KB.applyTexts(TEXT[uiLang], uiLang);
     fillScenarios();
   }
 

@@ -9,6 +9,11 @@
 (function () {
   "use strict";
 
+  var KB = window.KBCommon; // common.js, loaded before this script
+  var $ = KB.byId;
+  var el = KB.el;
+  var clear = KB.clear;
+
   var WORDS = {
     da: {
       skip: "Gå til indhold",
@@ -94,21 +99,6 @@
 
   var state = { lang: "da", scenario: "", answers: {}, asked: [], scenarios: [], questions: {} };
 
-  function $(id) {
-    return document.getElementById(id);
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
-  }
-
   function words() {
     return WORDS[state.lang] || WORDS.da;
   }
@@ -116,29 +106,11 @@
   // --- URL state (the roadmap page's format) ----------------------------------------------------
 
   function readUrl() {
-    var params = new URLSearchParams(window.location.search);
-    state.lang = params.get("lang") === "en" ? "en" : "da";
-    state.scenario = params.get("scenario") || "";
-    state.answers = {};
-    state.asked = [];
-    (params.get("a") || "").split(",").forEach(function (pair) {
-      var i = pair.indexOf(":");
-      if (i > 0) {
-        state.answers[pair.slice(0, i)] = pair.slice(i + 1);
-        state.asked.push(pair.slice(0, i));
-      }
-    });
+    Object.assign(state, KB.readAnswers(window.location.search)); // lang, scenario, answers, asked
   }
 
   function query() {
-    var params = new URLSearchParams();
-    params.set("lang", state.lang);
-    if (state.scenario) params.set("scenario", state.scenario);
-    var pairs = state.asked.filter(function (k) { return k in state.answers; }).map(function (k) {
-      return k + ":" + state.answers[k];
-    });
-    if (pairs.length) params.set("a", pairs.join(","));
-    return params.toString();
+    return KB.answersQuery(state);
   }
 
   function writeUrl() {
@@ -159,33 +131,12 @@
   // --- texts and API ----------------------------------------------------------------------------
 
   function applyTexts() {
-    var w = words();
-    document.documentElement.lang = state.lang;
-    document.title = w.pageTitle;
-    Array.prototype.forEach.call(document.querySelectorAll("[data-text]"), function (node) {
-      var text = w[node.getAttribute("data-text")];
-      if (typeof text === "string") node.textContent = text;
-    });
-    Array.prototype.forEach.call(document.querySelectorAll("[data-label]"), function (node) {
-      var text = w[node.getAttribute("data-label")];
-      if (typeof text === "string") node.setAttribute("aria-label", text);
-    });
-    Array.prototype.forEach.call(document.querySelectorAll(".lang-switch button"), function (button) {
-      button.setAttribute("aria-pressed", button.getAttribute("data-lang") === state.lang ? "true" : "false");
-    });
-  }
-
-  function getJson(url, options) {
-    return fetch(url, options).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body && body.error ? body.error.message : response.statusText);
-        return body;
-      });
-    });
+    KB.applyTexts(words(), state.lang);
+    document.title = words().pageTitle;
   }
 
   function loadScenarios() {
-    return getJson("/api/scenarios", { headers: { Accept: "application/json" } }).then(function (list) {
+    return KB.getJSON("/api/scenarios").then(function (list) {
       state.scenarios = list;
       renderScenarioSelect();
     });
@@ -194,7 +145,7 @@
   function loadQuestions() {
     if (!state.scenario) return Promise.resolve();
     var url = "/api/roadmap/questions?scenario=" + encodeURIComponent(state.scenario) + "&lang=" + state.lang;
-    return getJson(url, { headers: { Accept: "application/json" } }).then(function (data) {
+    return KB.getJSON(url).then(function (data) {
       state.questions = {};
       data.questions.forEach(function (q) {
         state.questions[q.key] = q;
@@ -205,9 +156,9 @@
   function loadDraft() {
     if (!state.scenario) return Promise.resolve();
     $("status").textContent = words().loading;
-    return getJson("/api/contract", {
+    return KB.getJSON("/api/contract", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ scenario: state.scenario, answers: state.answers, language: state.lang }),
     }).then(
       function (draft) {

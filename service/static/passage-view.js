@@ -3,7 +3,8 @@
  *
  *   window.KBPassageView.render(container, passageId, {baseUrl: "https://kb.example.dk", lang: "da"})
  *
- * A plain script (no modules) so the service's pages, the roadmap page and the embeddable widget can all load it.
+ * A plain script (no modules) so the service's pages, the roadmap page and the embeddable widget can all load it,
+ * after common.js (KBCommon).
  * Every piece of passage data goes into the page as text (textContent), never as HTML: the corpus, a question or
  * an answer can hold markup, and none of it may run.
  * render() returns a Promise that resolves with the passage shown (or null after an error); the container gets
@@ -11,6 +12,11 @@
  */
 (function () {
   "use strict";
+
+  // common.js: loaded before this script by the pages, and part of /widget.js, which loads this one
+  var KB = window.KBCommon;
+  var el = KB.el;
+  var clear = KB.clear;
 
   var WORDS = {
     da: {
@@ -53,18 +59,6 @@
     return WORDS[lang] || WORDS.da;
   }
 
-  /** An element with a class and text content; never HTML. */
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function clear(container) {
-    while (container.firstChild) container.removeChild(container.firstChild);
-  }
-
   function trimSlash(url) {
     return String(url || "").replace(/\/+$/, "");
   }
@@ -81,21 +75,7 @@
   }
 
   function fetchPassage(baseUrl, passageId) {
-    var url = trimSlash(baseUrl) + "/api/passages/" + encodeURIComponent(passageId);
-    return fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
-      return response.json().then(
-        function (body) {
-          if (!response.ok) {
-            var message = body && body.error ? body.error.message : response.statusText;
-            throw new Error(message);
-          }
-          return body;
-        },
-        function () {
-          throw new Error(response.status + " " + response.statusText);
-        }
-      );
-    });
+    return KB.getJSON(trimSlash(baseUrl) + "/api/passages/" + encodeURIComponent(passageId));
   }
 
   function neighbourButton(neighbour, label, onOpen) {

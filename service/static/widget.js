@@ -6,12 +6,18 @@
  * Everything it loads (its stylesheet, the passage view) comes from data-kb-url; it lives in a Shadow DOM so the
  * host page's styles and its own never mix. Questions, answers and passages are put in the page as text only.
  * The conversation lasts for the browser session (sessionStorage).
+ * This file needs common.js before it: the service serves both as one script at /widget.js (service/routes/pages.py).
  */
 (function () {
   "use strict";
 
   if (window.__kbChatWidget) return; // embedded twice: one widget
   window.__kbChatWidget = true;
+
+  // the shared helpers (common.js), served in front of this file as /widget.js: the host page needs one tag only
+  var KB = window.KBCommon;
+  var el = KB.el;
+  var clear = KB.clear;
 
   var script =
     document.currentScript || document.querySelector('script[src$="/widget.js"], script[src="widget.js"]');
@@ -149,31 +155,16 @@
     }
   }
 
-  function t(key, values) {
-    var text = (TEXT[state.lang] || TEXT.da)[key];
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
+  var t = KB.translator(TEXT, function () {
+    return state.lang;
+  });
 
-  // --- DOM helpers: text only, never HTML --------------------------------------------------------------------
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
+  // --- DOM helpers: text only, never HTML (el and clear: common.js) ------------------------------------------
   function button(className, text, onClick) {
     var node = el("button", className, text);
     node.type = "button";
     if (onClick) node.addEventListener("click", onClick);
     return node;
-  }
-
-  function clear(node) {
-    while (node.firstChild) node.removeChild(node.firstChild);
   }
 
   // --- the shadow root and its parts -------------------------------------------------------------------------
@@ -670,16 +661,7 @@
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify(payload),
     }).then(function (response) {
-      if (!response.ok) {
-        return response.json().then(
-          function (b) {
-            throw new Error(b && b.error ? b.error.message : response.statusText);
-          },
-          function () {
-            throw new Error(response.status + " " + response.statusText);
-          }
-        );
-      }
+      if (!response.ok) return KB.failure(response);
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
       var buffer = "";
