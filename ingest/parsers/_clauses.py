@@ -153,6 +153,19 @@ def clauses_to_units(
     return units
 
 
+def numbered(read: Callable[[Path], list[Clause]]) -> Callable[[Path], list[Clause]]:
+    """`read`, refusing a file in which no clause has a number: a contract parser that finds none is reading
+    a text of another layout, and would otherwise pass it off as one unnumbered clause."""
+
+    def read_numbered(path: Path) -> list[Clause]:
+        clauses = read(path)
+        if not any(c.number for c in clauses):
+            raise ParseError(path, "no numbered clauses found")
+        return clauses
+
+    return read_numbered
+
+
 def clause_units(files: list[Path], read: Callable[[Path], list[Clause]]) -> Iterator[Unit]:
     """Units of one text's files, each file's clauses read by `read`; a locator repeated across files is an error."""
     seen: set[str] = set()

@@ -18,6 +18,7 @@ from ingest.parsers._clauses import (
     WS,
     Clause,
     clause_units,
+    numbered,
     join_lines,
     normalize,
     number_key,
@@ -25,7 +26,7 @@ from ingest.parsers._clauses import (
 )
 from ingest.parsers._markdown import Block, blocks
 from ingest.parsers._text import read_normalised
-from ingest.units import ParseError, Unit
+from ingest.units import Unit
 
 _NUMBERED_TITLE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?(?:\s+(.*))?$")
 _TOC_LINK = re.compile(r"^\[[^\]]*\]\(\.?\)\s*$")
@@ -212,13 +213,10 @@ def clauses_from_markdown(text: str, path: Path) -> list[Clause]:
 
 def clauses_from_file(path: Path) -> list[Clause]:
     """Clauses of one Markdown contract file."""
-    clauses = clauses_from_markdown(read_normalised(path), path)
-    if not any(c.number for c in clauses):
-        raise ParseError(path, "no numbered clauses found")
-    return clauses
+    return clauses_from_markdown(read_normalised(path), path)
 
 
 @register("contract_markdown")
 def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units `section-<n>` (and `section-0` for front matter) of Markdown contracts, in order."""
-    yield from clause_units(files, clauses_from_file)
+    yield from clause_units(files, numbered(clauses_from_file))

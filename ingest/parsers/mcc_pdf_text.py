@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers import register
-from ingest.parsers._clauses import WS, Clause, angle_notes, clause_units, join_lines, normalize
+from ingest.parsers._clauses import WS, Clause, angle_notes, clause_units, join_lines, normalize, numbered
 from ingest.parsers._text import read_normalised
 from ingest.units import ParseError, Unit
 
@@ -434,13 +434,10 @@ def _regroup_sublabels(content: list[_Tok]) -> list[_Tok]:
 
 def clauses_from_file(path: Path) -> list[Clause]:
     """Clauses of one MCC-AI text file."""
-    clauses = clauses_from_pdf_text(read_normalised(path), path)
-    if not any(c.number for c in clauses):
-        raise ParseError(path, "no numbered clauses found")
-    return clauses
+    return clauses_from_pdf_text(read_normalised(path), path)
 
 
 @register("mcc_pdf_text")
 def parse(files: list[Path], options: dict[str, Any]) -> Iterator[Unit]:
     """Units `section-<n>`, `section-annex.<x>` (and `section-0` for the preamble) of MCC-AI texts, in order."""
-    yield from clause_units(files, clauses_from_file)
+    yield from clause_units(files, numbered(clauses_from_file))
