@@ -239,7 +239,7 @@ class Settings(EnvSettings):
         default=0.01, ge=0.0, description="Added to the fused score of a passage of an act the question names (\"NIS2\", \"udbudsloven\")."
     )
     see_also_min_score: float = Field(
-        default=0.0,
+        default=0.03,
         ge=0.0,
         le=1.0,
         description="A unit the answer does not quote is listed under \"see also\" only when the ranker's probability "

@@ -279,14 +279,17 @@ def _floors_entry() -> dict:  # type: ignore[type-arg]
 
 @pytest.mark.slow
 def test_gate_on_the_subset_kb(smoke_run, small_kb, capsys) -> None:  # type: ignore[no-untyped-def]
-    """The floors are meaningful (each above its trivial baseline in this run), and exactly the metrics recorded
-    as not beating their baseline fail; `python -m eval.gate` says so with its exit code."""
+    """The floors are meaningful (each above its trivial baseline in this run), and only metrics recorded as not
+    beating their baseline fail; `python -m eval.gate` says so with its exit code.
+
+    A recorded metric may pass on another machine: the floor sits the lead above the baseline, and ours can move
+    by one smoke question (the encoder's floats differ with the CPU), which is no regression."""
     from eval import gate
 
     floors = _floors_entry()
     assert not gate.self_check(smoke_run.metrics, floors)
     failing = {line.split(":")[0] for line in gate.check(smoke_run.metrics, floors)}
-    assert failing == set(floors.get("below_baseline", {})), failing
+    assert failing <= set(floors.get("below_baseline", {})), failing - set(floors.get("below_baseline", {}))
     code = gate.main(["--profile", "subset"], kb=small_kb)
     out = capsys.readouterr().out
     assert code == (gate.EXIT_BELOW_FLOOR if failing else gate.EXIT_PASSED), out
