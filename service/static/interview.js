@@ -296,7 +296,7 @@
       state.answers = {};
       state.asked = [];
       writeUrl();
-      if (page.scenarioShown) renderScenarioSelect();
+      if (page.scenarioShown) page.scenarioShown(chosenScenario());
       if (!id) {
         $("ask").hidden = true;
         $("answers").hidden = true;
