@@ -942,6 +942,10 @@
       byNumber[c.n] = c;
     });
     var defaults = { direct: t("partDirect"), scenario: t("partScenario"), sources: t("partSources") };
+    // the parts are the server's, in the answer's language (and marked so): the see-also line inside them too
+    var inAnswer = KB.translator(TEXT, function () {
+      return turn.language || state.lang;
+    });
     turn.sections.forEach(function (section) {
       var part = el("section", "kbw-part");
       part.setAttribute("data-kind", section.kind);
@@ -952,7 +956,7 @@
             return byNumber[n];
           }).filter(Boolean);
           if (!cited.length) return;
-          if (i === 1) part.appendChild(el("h4", "kbw-part-subheading", t("seeAlso")));
+          if (i === 1) part.appendChild(el("h4", "kbw-part-subheading", inAnswer("seeAlso")));
           var list = el("ul", "kbw-sources");
           cited.forEach(function (c) {
             var item = el("li");

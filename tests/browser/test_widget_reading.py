@@ -272,3 +272,15 @@ def test_the_answer_shows_its_notes_in_the_interface_language(page, live_server:
     assert notes.locator(".kbw-note", has_text="ai-act:art-113").get_attribute("lang") == "da"  # the answer's language
     assert page.locator(".kbw-turn").nth(1).locator(".kbw-answer-text").get_attribute("lang") == "da"
     screenshot("en-partial", target=page)
+
+
+def test_the_see_also_line_is_in_the_answers_language(page, live_server: str) -> None:  # type: ignore[no-untyped-def]
+    """An English answer in the Danish interface is marked lang="en" as a whole, so the see-also line inside its
+    sources part is English too, like the part's heading the server gives."""
+    page.goto(live_server + "/")
+    open_widget(page)
+    answer = ask(page, "What is the difference between a provider and a deployer under the AI Act?")
+    assert answer.locator(".kbw-answer-text").get_attribute("lang") == "en"
+    sources = answer.locator('.kbw-part[data-kind="sources"]')
+    assert sources.locator(".kbw-part-heading").inner_text() == "Sources"
+    assert sources.locator(".kbw-part-subheading").inner_text() == "See also"
