@@ -76,6 +76,7 @@ def kb_env(data_dir: Path, manifest: Path, corpus: Path, **extra: str) -> dict[s
         KB_CORPUS_DIR=str(corpus),
         HF_HUB_OFFLINE="1",
         ANONYMIZED_TELEMETRY="False",
+        PYTHONUNBUFFERED="1",  # the log file is up to date when a failing test shows its end
         **extra,
     )
     return env

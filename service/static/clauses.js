@@ -508,6 +508,9 @@
   });
 
   applyLanguage();
+  // The page answers at once; the filters' lists fill in when they come and keep the URL's choice. Routing only
+  // after the lists came would empty the search box a quick reader had already typed in, and drop their search.
+  route();
   Promise.all([
     getJSON("/api/documents").catch(function () {
       return [];
@@ -520,6 +523,5 @@
     scenarios = loaded[1];
     fillDocuments();
     fillScenarios();
-    route();
   });
 })();

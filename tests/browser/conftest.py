@@ -35,11 +35,38 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
+SERVER_LOGS: list[Path] = []  # the live servers' logs, for the report of a failing test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """A failing browser test's report shows what the page said (console errors, uncaught exceptions, failed
+    requests) and the end of the live server's log: a wait that times out says nothing of why on its own."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    page_log = getattr(item, "page_log", None)
+    if page_log:
+        report.sections.append(("the page said", "\n".join(page_log[-60:])))
+    for log in SERVER_LOGS:
+        if log.exists():
+            report.sections.append((f"the end of {log}", "\n".join(log.read_text(errors="replace").splitlines()[-60:])))
+
+
 @pytest.fixture
-def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A fresh browser context (own session storage) and page per test."""
+def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser context (own session storage) and page per test; what the page logs is kept for the report
+    of a failing test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    said: list[str] = []
+    request.node.page_log = said
+    page.on("console", lambda m: said.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: said.append(f"uncaught: {e}"))
+    page.on("requestfailed", lambda r: said.append(f"request failed: {r.method} {r.url} ({r.failure})"))
+    page.on("request", lambda r: said.append(f"sent {r.method} {r.url}") if "/api/" in r.url else None)
+    page.on("response", lambda r: said.append(f"{r.status} {r.request.method} {r.url}") if "/api/" in r.url else None)
     yield page
     context.close()
 
@@ -76,4 +103,6 @@ def live_server(small_kb, subset_manifest: Path, corpus_dir: Path, tmp_path_fact
         KB_CORS_ORIGINS=second_origin,
         KB_RATE_LIMIT_PER_MINUTE="0",
     )
-    yield from serve(env, tmp_path_factory.mktemp("browser-server") / "server.log")
+    log = tmp_path_factory.mktemp("browser-server") / "server.log"
+    SERVER_LOGS.append(log)
+    yield from serve(env, log)

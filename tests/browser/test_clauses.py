@@ -109,6 +109,25 @@ def test_unknown_clause_and_markup_in_the_query(page, live_server: str, screensh
     screenshot()
 
 
+def test_words_typed_before_the_filter_lists_came_are_kept(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
+    """A reader quicker than the page's lists of documents and scenarios: their words stay in the box when the
+    lists come, and their search runs. The page used to route only once the lists came, which emptied the box
+    (seen in CI as a search that never started)."""
+    held: list[object] = []
+    page.route("**/api/documents", lambda route: held.append(route))  # answered only when the test lets it
+    page.goto(live_server + "/clauses")
+    page.locator("#q").fill("databehandler")
+    while not held:
+        page.wait_for_timeout(50)
+    held[0].continue_()  # type: ignore[attr-defined]
+    page.locator("#filter-doc option").nth(2).wait_for(state="attached")
+    assert page.locator("#q").input_value() == "databehandler"
+    page.locator("#search-form button[type=submit]").click()
+    page.locator("#results[aria-busy=false]").wait_for(timeout=WAIT)
+    assert page.locator(".result").count() >= 3 and "q=databehandler" in page.url
+    screenshot()
+
+
 def test_an_amended_article_shows_old_and_new_wording_side_by_side(page, live_server: str, screenshot) -> None:  # type: ignore[no-untyped-def]
     """Art. 113 as amended by Regulation (EU) 2026/1744: the Danish reader is told the Danish text is the 2024
     original, sees the 2024 and the consolidated wording side by side with point (c)'s new dates marked, and can
