@@ -4,6 +4,10 @@ An upload waits for the knowledge base's write lock, and a corpus ingest can hol
 FastAPI's background tasks waited in the shared worker threads, one thread per upload. Forty uploads queued behind
 an ingest took every thread, and every request that needs one (search, status, the next upload) hung until the
 ingest ended. With a queue and one thread of its own, a waiting upload holds no request thread.
+
+The uploads that queued while the worker was busy are embedded together, in order, with one keyword index refresh
+for all of them (`UploadService.ingest_all`): on the whole corpus that refresh takes seconds, so uploads queued behind
+a writer no longer wait for one refresh each.
 """
 
 from __future__ import annotations
@@ -12,10 +16,23 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from ingest.uploads.service import UploadService
+from kb.passage import Passage
 
 log = logging.getLogger("service")
 
-Job = Callable[[], None]
+@dataclass(frozen=True)
+class IngestJob:
+    """An accepted upload to embed (its passages, parsed at acceptance, or None to parse them again)."""
+
+    service: UploadService
+    doc_id: str
+    passages: list[Passage] | None = None
+
+
+Job = Callable[[], None] | IngestJob
 
 
 class UploadWorker:
@@ -38,8 +55,32 @@ class UploadWorker:
 
     def _run(self) -> None:
         while True:
-            job = self._jobs.get()
-            try:
-                job()
-            except Exception:  # one failed job must not stop the uploads after it; its record says what happened
-                log.exception("an upload job failed")
+            jobs = [self._jobs.get()]
+            while True:  # and whatever queued meanwhile
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            for group in _in_turn(jobs):
+                try:
+                    if isinstance(group, list):
+                        group[0].service.ingest_all([(j.doc_id, j.passages) for j in group])
+                    else:
+                        group()
+                except Exception:  # one failed job must not stop the uploads after it; its record says what happened
+                    log.exception("an upload job failed")
+
+
+def _in_turn(jobs: list[Job]) -> list[Callable[[], None] | list[IngestJob]]:
+    """The jobs in their order, each run of consecutive uploads to the same knowledge base as one group."""
+    out: list[Callable[[], None] | list[IngestJob]] = []
+    for job in jobs:
+        if isinstance(job, IngestJob):
+            last = out[-1] if out else None
+            if isinstance(last, list) and last[0].service.kb is job.service.kb:
+                last.append(job)
+                continue
+            out.append([job])
+        else:
+            out.append(job)
+    return out

@@ -167,3 +167,47 @@ def test_removal_leaves_no_orphans(work: dict[str, Path], small_kb: KnowledgeBas
     audit = [json.loads(line) for line in work["audit"].read_text().splitlines()]
     assert [(e["action"], e["outcome"]) for e in audit if e["doc_id"] == DOC_ID][-1] == ("delete", "deleted")
     assert all(e["who"].startswith("cli:") for e in audit)
+
+
+def test_uploads_ingested_together_refresh_the_keyword_index_once(
+    small_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """Three accepted uploads and one that fails, embedded in one go: each stored upload is searchable and `ready`,
+    the failed one is `failed` with none of its passages left, and the keyword index was rebuilt once for all
+    (on the whole corpus a rebuild costs seconds; uploads queued behind a writer each paid it)."""
+    from ingest.uploads.service import DocumentFields, UploadService
+
+    data = copy_data_dir(small_kb.settings.data_dir, tmp_path / "data")
+    kb = KnowledgeBase(Settings(data_dir=data, corpus_dir=small_kb.settings.corpus_dir, manifest=small_kb.settings.manifest))
+    service = UploadService(kb)
+    doc_ids = [f"batch-rule-{i}" for i in range(4)]
+    accepted = []
+    for i, doc_id in enumerate(doc_ids):
+        path = tmp_path / f"{doc_id}.md"
+        path.write_text(f"# Nøgleboks {i}\n\nNøgleboksen i fløj {i} åbnes med kode {4100 + i} af portøren.\n", encoding="utf-8")
+        record, passages = service.accept_file(path, DocumentFields(doc_id, f"Nøgleboks {i}", "guidance", "da"), "test")
+        accepted.append((record.doc_id, passages))
+    Uploads(data).source(Uploads(data).get(doc_ids[3])).write_bytes(b"\xff\xfe not UTF-8")  # type: ignore[arg-type]
+    accepted[3] = (doc_ids[3], None)  # parsed again from its (now broken) file: it fails
+    rebuilt: list[bool] = []
+    refresh = kb.refresh_keyword_index
+    kb.refresh_keyword_index = lambda: rebuilt.append(refresh()) or rebuilt[-1]  # type: ignore[method-assign]
+    records = service.ingest_all(accepted)
+    assert [r.status for r in records] == ["ready", "ready", "ready", "failed"]  # type: ignore[union-attr]
+    assert records[3].error and "UTF-8" in records[3].error  # type: ignore[union-attr]
+    assert rebuilt == [True]
+    stored = {pid.split(":")[0] for pid in kb.store.hashes()}
+    assert set(doc_ids[:3]) <= stored and doc_ids[3] not in stored
+    for i in range(3):
+        hits = kb.search(f"nøgleboks fløj {i} kode {4100 + i}", k=3)
+        assert hits and hits[0].passage.doc_id == doc_ids[i]
+
+
+def test_the_upload_worker_groups_consecutive_uploads_in_order() -> None:
+    from service.upload_worker import IngestJob, _in_turn
+
+    first, second = object(), object()  # two knowledge bases
+    a, b, c, d = (IngestJob(type("S", (), {"kb": kb})(), doc) for kb, doc in ((first, "a"), (first, "b"), (first, "c"), (second, "d")))  # type: ignore[arg-type]
+    resume = lambda: None  # noqa: E731
+    groups = _in_turn([resume, a, b, resume, c, d])
+    assert groups == [resume, [a, b], resume, [c], [d]]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -219,54 +219,76 @@ class UploadService:
 
     def ingest(self, doc_id: str, passages: list[Passage] | None = None) -> UploadRecord | None:
         """Embed and store an accepted upload's passages; audited once it is ready or failed."""
-        record = self._ingest(doc_id, passages)
-        if record is not None and record.status in ("ready", "failed"):
-            self._audit(
-                record.uploaded_by,
-                "ingest",
-                record.status,
-                doc_id,
-                sha256=record.sha256,
-                size=record.bytes,
-                code="ingest_failed" if record.status == "failed" else None,
-            )
-        return record
+        return self.ingest_all([(doc_id, passages)])[0]
 
-    def _ingest(self, doc_id: str, passages: list[Passage] | None = None) -> UploadRecord | None:
-        """Embed and store the passages (parsed again unless given), then refresh the keyword index; idempotent,
-        safe to rerun. A failure leaves none of its passages behind and the record `failed` with the reason."""
-        kb, uploads = self.kb, self.registry
+    def ingest_all(self, uploads: Sequence[tuple[str, list[Passage] | None]]) -> list[UploadRecord | None]:
+        """Embed and store accepted uploads in the order given, then rebuild the keyword index once for all of them
+        (on the whole corpus a rebuild takes seconds, more than embedding a small document: uploads that queued
+        behind a writer would each pay it). Each is audited once it is ready or failed."""
+        records = self._ingest_all(uploads)
+        for record in records:
+            if record is not None and record.status in ("ready", "failed"):
+                self._audit(
+                    record.uploaded_by,
+                    "ingest",
+                    record.status,
+                    record.doc_id,
+                    sha256=record.sha256,
+                    size=record.bytes,
+                    code="ingest_failed" if record.status == "failed" else None,
+                )
+        return records
+
+    def _ingest_all(self, uploads: Sequence[tuple[str, list[Passage] | None]]) -> list[UploadRecord | None]:
+        """Under the write lock: each upload's passages stored, one keyword index refresh, then each record `ready`
+        (only then can search find it). Idempotent, safe to rerun; a failure leaves none of that upload's passages
+        behind and its record `failed` with the reason, and does not stop the others."""
+        kb = self.kb
         with kb.writing():  # one writer at a time, corpus ingest included
-            record = uploads.get(doc_id)
-            if record is None or record.status in ("deleting", "failed"):
-                return record
-            if record.status == "ready" and len(kb.store.hashes(_scope(doc_id))) == record.passages:
-                return record
-            record = uploads.update(doc_id, status="ingesting", error=None, embedded=0)
-            assert record is not None
-            embedded = 0
+            outcomes = [self._write(doc_id, passages) for doc_id, passages in uploads]
+            if any(isinstance(o, int) or (o is not None and o.status == "failed") for o in outcomes):
+                kb.refresh_keyword_index()  # stored passages are searchable, a failed upload's stale ones gone
+            return [self._ready(doc_id, o) if isinstance(o, int) else o for (doc_id, _), o in zip(uploads, outcomes, strict=True)]
 
-            def progress(count: int, _tokens: int) -> None:
-                nonlocal embedded
-                embedded += count
-                current = uploads.update(doc_id, embedded=embedded)
-                if current is None or current.status == "deleting":
-                    raise _Cancelled(doc_id)
+    def _ready(self, doc_id: str, passages: int) -> UploadRecord | None:
+        """The record `ready` with its passage count, unless a deletion came meanwhile (it waits for the lock)."""
+        record = self.registry.get(doc_id)
+        if record is None or record.status == "deleting":
+            return record
+        return self.registry.update(doc_id, status="ready", passages=passages)
 
-            try:
-                if passages is None:
-                    passages = parse_upload(uploads.source(record), record, kb.settings.max_passage_chars, self.limits)
-                kb.store.set_embedding_model(kb.embedder.model_name)
-                write_passages(kb, passages, _scope(doc_id), on_embedded=progress, batch=UPLOAD_WRITE_BATCH)
-                kb.refresh_keyword_index()
-            except _Cancelled:
-                return uploads.get(doc_id)
-            except Exception as exc:  # noqa: BLE001 - recorded on the upload; the service stays up
-                kb.store.delete(list(kb.store.hashes(_scope(doc_id))))
-                kb.refresh_keyword_index()
-                message = str(exc) if isinstance(exc, UploadError) else f"{type(exc).__name__}: {exc}"
-                return uploads.update(doc_id, status="failed", error=message)
-            return uploads.update(doc_id, status="ready", passages=len(passages), embedded=embedded)
+    def _write(self, doc_id: str, passages: list[Passage] | None) -> UploadRecord | int | None:
+        """One upload's passages embedded and stored (parsed again unless given), under the caller's write lock:
+        how many, or the record when there is nothing to do (gone, deleting, failed, already ready) or it failed."""
+        kb, uploads = self.kb, self.registry
+        record = uploads.get(doc_id)
+        if record is None or record.status in ("deleting", "failed"):
+            return record
+        if record.status == "ready" and len(kb.store.hashes(_scope(doc_id))) == record.passages:
+            return record
+        record = uploads.update(doc_id, status="ingesting", error=None, embedded=0)
+        assert record is not None
+        embedded = 0
+
+        def progress(count: int, _tokens: int) -> None:
+            nonlocal embedded
+            embedded += count
+            current = uploads.update(doc_id, embedded=embedded)
+            if current is None or current.status == "deleting":
+                raise _Cancelled(doc_id)
+
+        try:
+            if passages is None:
+                passages = parse_upload(uploads.source(record), record, kb.settings.max_passage_chars, self.limits)
+            kb.store.set_embedding_model(kb.embedder.model_name)
+            write_passages(kb, passages, _scope(doc_id), on_embedded=progress, batch=UPLOAD_WRITE_BATCH)
+        except _Cancelled:
+            return uploads.get(doc_id)
+        except Exception as exc:  # noqa: BLE001 - recorded on the upload; the service stays up
+            kb.store.delete(list(kb.store.hashes(_scope(doc_id))))
+            message = str(exc) if isinstance(exc, UploadError) else f"{type(exc).__name__}: {exc}"
+            return uploads.update(doc_id, status="failed", error=message)
+        return len(passages)
 
     def delete(self, doc_id: str, who: str) -> int:
         """Remove an uploaded document: its passages, keyword entries and files (a running ingest of it stops).
@@ -306,11 +328,14 @@ class UploadService:
         for stale in incoming.glob("*") if incoming.is_dir() else []:
             if time.time() - stale.stat().st_mtime > 3600:  # received but never accepted (an hour: not still arriving)
                 stale.unlink(missing_ok=True)
-        for record in self.registry.all():
+        pending: list[tuple[str, list[Passage] | None]] = []
+        for record in sorted(self.registry.all(), key=lambda r: r.uploaded_at):
             if record.status == "deleting":
                 self._remove(record.doc_id)
                 touched.append(record.doc_id)
             elif record.status in ("queued", "ingesting"):
-                self._ingest(record.doc_id)
+                pending.append((record.doc_id, None))
                 touched.append(record.doc_id)
+        if pending:
+            self._ingest_all(pending)
         return touched

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from kb.settings import ServiceSettings
 from service.deps import KB, BuiltKB
 from service.errors import ApiError, upload_status
 from service.schemas import DocumentDeletedOut, DocumentOut, DocumentStatusOut, ErrorBody
-from service.upload_worker import UploadWorker
+from service.upload_worker import IngestJob, UploadWorker
 
 log = logging.getLogger("service")
 
@@ -121,7 +120,7 @@ def upload_document(
     record, passages = service.accept(
         file.file, filename=file.filename, content_type=file.content_type, fields=fields, who=caller.name
     )
-    _upload_worker(request.app).submit(partial(service.ingest, record.doc_id, passages))
+    _upload_worker(request.app).submit(IngestJob(service, record.doc_id, passages))
     response.headers["Location"] = f"/api/documents/{record.doc_id}"
     return describe(record)
 
