@@ -18,6 +18,7 @@ from kb.unit_index import UnitIndex
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
+    from kb.passage import Passage
 
 PENDING_MARK = "+"  # in the index stamp: passages still wait for their vectors
 KEYWORD_INDEX_FORMAT = "2"  # a change here rebuilds every keyword index (2: with the learnt lexicon)
@@ -49,7 +50,8 @@ class Indexer:
         rows: list[IndexedRow] = []
         texts: list[str] = []
         catalog: dict[str, Any] = {"documents": {}, "passages": 0}
-        for passage in self.kb.store.iter_passages():
+        passages = list(self.kb.store.iter_passages())  # read once: the unit index is built from them too
+        for passage in passages:
             rows.append(IndexedRow(passage.passage_id, passage.doc_id, passage.language, passage.kind, passage.in_force))
             texts.append(passage.indexed_text)
             doc = catalog["documents"].setdefault(
@@ -94,7 +96,7 @@ class Indexer:
         os.replace(tmp, self.kb.settings.data_dir / "catalog.json")
         index.save(self.kb.settings.bm25_dir)
         self.kb._keyword_state.update(index=index, catalog=catalog, version=fingerprint)
-        self._refresh_units(force=True, stamp=self._index_stamp_for(fingerprint))
+        self._refresh_units(force=True, stamp=self._index_stamp_for(fingerprint), passages=passages)
         self._write_index_stamp(fingerprint)  # last: a worker that sees it finds the index, catalog and units in place
         return True
 
@@ -116,7 +118,7 @@ class Indexer:
         tmp.write_text(stamp + "\n")
         os.replace(tmp, path)
 
-    def _refresh_units(self, force: bool = False, stamp: str | None = None) -> None:
+    def _refresh_units(self, force: bool = False, stamp: str | None = None, passages: list[Passage] | None = None) -> None:
         """Rebuild and save the unit index when the keyword index was rebuilt (`force`), or when the vectors it
         averages have all landed since it was saved; while a build still embeds, the saved one (BM25 over every
         unit, vectors where there were any) serves, so no text costs a whole rebuild."""
@@ -124,11 +126,13 @@ class Indexer:
         saved = UnitIndex.load(self.kb.settings.units_dir)
         if not force and (PENDING_MARK in stamp or (saved is not None and saved.stamp == stamp)):
             return
-        units = self.build_units(stamp)
+        units = self.build_units(stamp, passages)
         units.save(self.kb.settings.units_dir)
         self.kb.__dict__["_units"] = (stamp, units)
 
-    def build_units(self, stamp: str) -> UnitIndex:
-        passages = list(self.kb.store.iter_passages())
+    def build_units(self, stamp: str, passages: list[Passage] | None = None) -> UnitIndex:
+        """The unit index over the store's passages (`passages`, when the caller has just read them all)."""
+        if passages is None:
+            passages = list(self.kb.store.iter_passages())
         vectors = self.kb.store.vectors([p.passage_id for p in passages])
         return UnitIndex.build(passages, vectors, stamp, self.kb.settings.exact_dense_max)
