@@ -31,6 +31,34 @@ def corpus_dir() -> Path:
     return path
 
 
+CORPUS_MAX_CHARS = 1800  # the ingest's passage length (Settings.max_passage_chars)
+
+
+@pytest.fixture(scope="session")
+def corpus_passages(corpus_dir: Path) -> dict[str, list[Any]]:
+    """Every text of the manifest parsed and split as ingest does, by text key ("gdpr/da/…"), once per session:
+    five test modules read it, and each parse of the whole corpus takes about 5 s."""
+    from ingest.manifest import load_manifest, resolve_files
+    from ingest.pipeline import parse_text
+
+    manifest = load_manifest(REPO / "ingest" / "manifest.yaml")
+    return {
+        text.key(doc.doc_id): parse_text(doc, text, resolve_files(text, corpus_dir), CORPUS_MAX_CHARS)
+        for doc in manifest.documents
+        for text in doc.texts
+    }
+
+
+@pytest.fixture(scope="session")
+def corpus_refs(corpus_passages: dict[str, list[Any]]) -> set[str]:
+    """Every passage reference of the in-force texts of the real corpus."""
+    from ingest.manifest import load_manifest
+
+    manifest = load_manifest(REPO / "ingest" / "manifest.yaml")
+    in_force = {text.key(doc.doc_id) for doc in manifest.documents for text in doc.texts if text.in_force}
+    return {p.ref for key in in_force for p in corpus_passages[key]}
+
+
 # A fixed slice of the real corpus that spans every parser: small enough to embed in a few minutes.
 SUBSET: dict[str, list[str]] = {
     # art-113 (amended by the Digital Omnibus on AI) and art-26 (not amended) in both versions: tests/test_versions.py

@@ -97,8 +97,8 @@ def _parse(manifest_path: Path, corpus_dir: Path) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def corpus(corpus_dir: Path) -> Corpus:
-    return _parse(REPO / "ingest" / "manifest.yaml", corpus_dir)
+def corpus(corpus_passages: dict[str, list[Any]]) -> Corpus:
+    return Corpus([(p.ref, p.language, p.text) for passages in corpus_passages.values() for p in passages if p.in_force])
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from kb.references import covers, is_reference
 from kb.roadmap import ROADMAP_FILE, RoadmapInputError, build_roadmap, load_rules, parse_rules, questions_for
 from kb.vocabulary import SCENARIO_IDS
 from tests.conftest import REPO, kb_env, make_app_client
-from tests.test_scenarios import corpus_refs  # noqa: F401 - the fixture: every ref of the in-force corpus
 
 PHASES = ["need", "procedure", "tender", "validation", "deployment", "operation"]
 
@@ -63,7 +62,7 @@ def test_rules_load_with_six_phases_and_the_required_decisions() -> None:
         assert len(step.refs) <= 6 and len(step.clauses) <= 6, f"{step.id}: keep a rule small enough to review on its own"
 
 
-def test_every_ref_in_the_rules_exists_in_the_corpus(corpus_refs: set[str]) -> None:  # noqa: F811
+def test_every_ref_in_the_rules_exists_in_the_corpus(corpus_refs: set[str]) -> None:
     rules = load_rules()
     refs = rules.all_refs()
     assert len(refs) > 100

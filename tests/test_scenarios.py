@@ -38,23 +38,6 @@ MARGIN = 0.1  # the router must beat always answering the majority scenario by t
 
 
 @pytest.fixture(scope="module")
-def corpus_refs(corpus_dir: Path) -> set[str]:
-    """Every passage reference of the in-force texts of the real corpus."""
-    from ingest.manifest import load_manifest, resolve_files
-    from ingest.pipeline import parse_text
-
-    manifest = load_manifest(REPO / "ingest" / "manifest.yaml")
-    refs: set[str] = set()
-    for doc in manifest.documents:
-        for text in doc.texts:
-            if not text.in_force:
-                continue
-            for passage in parse_text(doc, text, resolve_files(text, corpus_dir), 1800):
-                refs.add(passage.ref)
-    return refs
-
-
-@pytest.fixture(scope="module")
 def router() -> ScenarioRouter:
     return ScenarioRouter()
 

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from ingest.manifest import load_manifest, resolve_files
-from ingest.pipeline import parse_text
 from kb.passage import Passage
 from kb.sentences import NON_FINAL, ends_cleanly, is_abbreviation, split_sentences
-from kb.settings import REPO_ROOT
 
-MAX_CHARS = 1800
 # the two sentences the old splitter cut ("... artikels stk. [1]", "... genoptage tilbudsevalueringen, når [1]")
 ART_27_4 = "supplerer den i nærværende artikels stk. 1 omhandlede konsekvensanalyse"
 PARAGRAPH_170 = "En ordregiver kan tilbagekalde en tildelingsbeslutning og genoptage tilbudsevalueringen, når"
-
-
-@pytest.fixture(scope="module")
-def corpus_passages(corpus_dir: Path) -> dict[str, list[Passage]]:
-    """Every text of the manifest, parsed and split as ingest does (about 15 s: the HLEG PDF is half of it)."""
-    manifest = load_manifest(REPO_ROOT / "ingest" / "manifest.yaml")
-    return {
-        text.key(doc.doc_id): parse_text(doc, text, resolve_files(text, corpus_dir), MAX_CHARS)
-        for doc in manifest.documents
-        for text in doc.texts
-    }
 
 
 def _squash(text: str) -> str:
