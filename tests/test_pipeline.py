@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from ingest.pipeline import ingest
+from kb.build_progress import read_build_progress
 from kb.knowledge_base import KnowledgeBase
 from kb.settings import Settings
 from tests.conftest import kb_env, write_subset_manifest
@@ -86,13 +86,19 @@ def test_changed_file_reembeds_only_changed_passages(tmp_path: Path, corpus_dir:
 
 
 def test_killed_ingest_converges(tmp_path: Path, corpus_dir: Path, subset_manifest: Path, small_kb: KnowledgeBase) -> None:
-    """SIGKILL in the middle of embedding, run again: the same store as the uninterrupted build."""
-    docs = {"komiteloven", "databeskyttelsesloven"}
+    """SIGKILL in the middle of embedding (one text has its vectors, the others still their placeholders), run
+    again: the same store as the uninterrupted build."""
+    docs = {"gdpr", "mdr"}  # three texts, 129 passages
     env = kb_env(tmp_path / "data", subset_manifest, corpus_dir)
     cmd = [sys.executable, "-m", "kb.cli", "ingest", "--only", ",".join(sorted(docs))]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(random.uniform(6.0, 14.0))
-    assert proc.poll() is None, "the ingest finished before it could be killed: the test proves nothing"
+    progress_file = Settings(data_dir=tmp_path / "data").build_progress_file
+    deadline = time.monotonic() + 300
+    while not ((p := read_build_progress(progress_file)) and p.phase == "embedding" and p.embedded > 0):
+        assert proc.poll() is None, "the ingest finished before it could be killed: the test proves nothing"
+        assert time.monotonic() < deadline, "the ingest did not reach its embedding pass"
+        time.sleep(0.05)
+    assert p.embedded < p.passages, "every vector was in before the kill: the test proves nothing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     rerun = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=900)
