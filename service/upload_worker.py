@@ -23,6 +23,7 @@ from kb.passage import Passage
 
 log = logging.getLogger("service")
 
+
 @dataclass(frozen=True)
 class IngestJob:
     """An accepted upload to embed (its passages, parsed at acceptance, or None to parse them again)."""

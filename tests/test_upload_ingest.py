@@ -211,3 +211,28 @@ def test_the_upload_worker_groups_consecutive_uploads_in_order() -> None:
     resume = lambda: None  # noqa: E731
     groups = _in_turn([resume, a, b, resume, c, d])
     assert groups == [resume, [a, b], resume, [c], [d]]
+
+
+def test_uploads_whose_keyword_index_rebuild_fails_are_failed_with_the_reason(small_kb: KnowledgeBase, tmp_path: Path) -> None:
+    """Stored but never searchable is not ready: when the one rebuild after a batch fails, each upload of it is
+    `failed` with the reason and has no passages left (a retry starts clean)."""
+    from ingest.uploads.service import DocumentFields, UploadService
+
+    data = copy_data_dir(small_kb.settings.data_dir, tmp_path / "data")
+    kb = KnowledgeBase(Settings(data_dir=data, corpus_dir=small_kb.settings.corpus_dir, manifest=small_kb.settings.manifest))
+    service = UploadService(kb)
+    accepted = []
+    for i in range(2):
+        path = tmp_path / f"rule-{i}.md"
+        path.write_text(f"# Adgangskort {i}\n\nAdgangskort {i} udleveres af vagten ved port {i + 3}.\n", encoding="utf-8")
+        record, passages = service.accept_file(path, DocumentFields(f"card-rule-{i}", f"Adgangskort {i}", "guidance", "da"), "test")
+        accepted.append((record.doc_id, passages))
+
+    def full_disk() -> bool:
+        raise OSError(28, "No space left on device")
+
+    kb.refresh_keyword_index = full_disk  # type: ignore[method-assign]
+    records = service.ingest_all(accepted)
+    assert [r.status for r in records] == ["failed", "failed"]  # type: ignore[union-attr]
+    assert all("No space left on device" in (r.error or "") for r in records)  # type: ignore[union-attr]
+    assert not any(pid.startswith("card-rule-") for pid in kb.store.hashes())

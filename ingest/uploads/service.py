@@ -247,8 +247,17 @@ class UploadService:
         with kb.writing():  # one writer at a time, corpus ingest included
             outcomes = [self._write(doc_id, passages) for doc_id, passages in uploads]
             if any(isinstance(o, int) or (o is not None and o.status == "failed") for o in outcomes):
-                kb.refresh_keyword_index()  # stored passages are searchable, a failed upload's stale ones gone
+                try:
+                    kb.refresh_keyword_index()  # stored passages are searchable, a failed upload's stale ones gone
+                except Exception as exc:  # noqa: BLE001 - none of them can be found: each is failed, with the reason
+                    outcomes = [self._failed(doc_id, exc) if isinstance(o, int) else o for (doc_id, _), o in zip(uploads, outcomes, strict=True)]
             return [self._ready(doc_id, o) if isinstance(o, int) else o for (doc_id, _), o in zip(uploads, outcomes, strict=True)]
+
+    def _failed(self, doc_id: str, exc: Exception) -> UploadRecord | None:
+        """None of the upload's passages left in the store, its record `failed` with the reason."""
+        self.kb.store.delete(list(self.kb.store.hashes(_scope(doc_id))))
+        message = str(exc) if isinstance(exc, UploadError) else f"{type(exc).__name__}: {exc}"
+        return self.registry.update(doc_id, status="failed", error=message)
 
     def _ready(self, doc_id: str, passages: int) -> UploadRecord | None:
         """The record `ready` with its passage count, unless a deletion came meanwhile (it waits for the lock)."""
@@ -285,9 +294,7 @@ class UploadService:
         except _Cancelled:
             return uploads.get(doc_id)
         except Exception as exc:  # noqa: BLE001 - recorded on the upload; the service stays up
-            kb.store.delete(list(kb.store.hashes(_scope(doc_id))))
-            message = str(exc) if isinstance(exc, UploadError) else f"{type(exc).__name__}: {exc}"
-            return uploads.update(doc_id, status="failed", error=message)
+            return self._failed(doc_id, exc)
         return len(passages)
 
     def delete(self, doc_id: str, who: str) -> int:
