@@ -34,21 +34,6 @@ QUESTION_ACT_NAMES: dict[str, str] = ACT_NAMES | {
     "2014/24/eu": "procurement-directive",  # in questions only: ACT_NUMBERS resolves the passages' own citations
     "procurement directive": "procurement-directive",
     "public procurement directive": "procurement-directive",
-    # the Danish acts by their English titles, as an English question names them
-    "public procurement act": "udbudsloven",
-    "danish procurement act": "udbudsloven",
-    "act on the complaints board for public procurement": "klagenaevnsloven",
-    "complaints board act": "klagenaevnsloven",
-    "advertising order": "annonceringsbekendtgoerelsen",
-    "executive order on advertising": "annonceringsbekendtgoerelsen",
-    "health act": "sundhedsloven",
-    "danish health act": "sundhedsloven",
-    "data protection act": "databeskyttelsesloven",
-    "danish data protection act": "databeskyttelsesloven",
-    "medical devices act": "medicinsk-udstyr-loven",
-    "act on medical devices": "medicinsk-udstyr-loven",
-    "research ethics committees act": "komiteloven",
-    "act on research ethics review of health research projects": "komiteloven",
 }
 _NAMES = sorted(QUESTION_ACT_NAMES, key=len, reverse=True)
 
