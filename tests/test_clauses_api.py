@@ -162,3 +162,6 @@ def test_the_shared_helpers_load_first_and_the_widget_stays_one_script(client: h
     common, own = ((STATIC_DIR / name).read_text(encoding="utf-8") for name in ("common.js", "widget.js"))
     assert widget.text == common + "\n" + own
     assert widget.headers["cache-control"] == "no-cache" and widget.headers["etag"]
+    again = client.get("/widget.js", headers={"If-None-Match": widget.headers["etag"]})
+    assert again.status_code == 304 and not again.content  # revalidated: not sent again
+    assert client.get("/widget.js", headers={"If-None-Match": '"stale"'}).text == widget.text

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +32,7 @@ def demo_page() -> FileResponse:
 
 
 @router.get("/widget.js")
-def widget_script() -> Response:
+def widget_script(request: Request) -> Response:
     """The embeddable chat widget: `<script src=".../widget.js" data-kb-url="..." data-lang="da">`.
 
     Host pages embed it with that one tag, so the helpers it shares with the pages (static/common.js) are served in
@@ -40,7 +40,10 @@ def widget_script() -> Response:
     as the files of the other pages are, so a new release shows at once; the ETag lets the browser revalidate."""
     body = b"\n".join((STATIC_DIR / name).read_bytes() for name in WIDGET_PARTS)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Response(body, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache", "ETag": etag})
+    headers = {"Cache-Control": "no-cache", "ETag": etag}
+    if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers)  # the browser's copy is current: nothing to send again
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 @router.get("/clauses")
