@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,16 +46,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from eval.dataset import load_dataset
 from eval.metrics import latency_summary
+from eval.servers import free_port, stop, wait_until_up
 from kb.settings import REPO_ROOT, get_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -69,31 +62,6 @@ def rss_mb(pid: int) -> float:
     except psutil.Error:
         return 0.0
     return round(total / 2**20, 1)
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}; see {log}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s; see {log}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass
@@ -115,10 +83,10 @@ def chroma_server(path: Path, log: Path) -> Iterator[Server]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_up(f"{url}/api/v2/heartbeat", proc, log)
+        wait_until_up(f"{url}/api/v2/heartbeat", proc, log)
         yield Server(url, proc.pid)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @contextmanager
@@ -132,10 +100,10 @@ def kb_server(env: dict[str, str], workers: int, log: Path) -> Iterator[Server]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_up(f"{url}/healthz", proc, log)
+        wait_until_up(f"{url}/healthz", proc, log)
         yield Server(url, proc.pid)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 class Questions:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import httpx
 import psutil
 
 from eval.metrics import latency_summary
+from eval.servers import free_port, stop, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "eval" / "datasets" / "tune.jsonl"
@@ -204,16 +204,10 @@ def soak_phase(base: str, pid: int, seconds: float, sample_s: float, workload: W
 # --- the server ---------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def started_server(workers: int = 1) -> Iterator[tuple[str, int]]:
     """`kb serve` on loopback over KB_DATA_DIR, rate limit off; yields (base URL, pid) once /healthz says 200."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KB_RATE_LIMIT_PER_MINUTE": "0"}
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -222,25 +216,13 @@ def started_server(workers: int = 1) -> Iterator[tuple[str, int]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not come up in 300 s")
-            time.sleep(0.5)
+        try:
+            wait_until_up(f"{base}/healthz", proc, timeout=300)
+        except RuntimeError as error:
+            raise SystemExit(f"the server did not come up: {error}") from None
         yield base, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 

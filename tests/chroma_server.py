@@ -18,7 +18,7 @@ from typing import Self
 
 import httpx
 
-from tests.servers import free_port
+from eval.servers import free_port
 
 
 def chroma_command() -> str:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import httpx
 import pytest
 
+from eval.servers import free_port, stop, wait_until_up
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(
@@ -43,23 +36,10 @@ def serve(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 240
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"the server exited with {proc.returncode}:\n{log_file.read_text()[-3000:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=5).status_code in (200, 503):
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not come up:\n{log_file.read_text()[-3000:]}")
-                time.sleep(0.5)
+            try:
+                wait_until_up(f"{base}/healthz", proc, log_file, timeout=240, statuses=(200, 503))
+            except RuntimeError as error:
+                pytest.fail(str(error))
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, timeout=20)

