@@ -11,6 +11,7 @@ import pytest
 from ingest.parsers.article_markdown import parse, roman_to_int
 from ingest.units import ParseError, Unit
 from kb.references import is_locator
+from tests.ingest.refusals import refused
 
 PATTERNS = ["{act}/en/recitals.md", "{act}/en/article-*.md", "{act}/en/annex-*.md"]
 ROMANS = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii"]
@@ -211,15 +212,6 @@ source:
 """
 
 
-def _expect_error(path: Path, fragment: str) -> ParseError:
-    with pytest.raises(ParseError) as info:
-        list(parse([path], {}))
-    assert info.value.path == path
-    assert str(path) in str(info.value)
-    assert fragment in info.value.reason
-    return info.value
-
-
 def test_good_minimal_article(tmp_path: Path) -> None:
     path = tmp_path / "article-005.md"
     path.write_text(ARTICLE, encoding="utf-8")
@@ -228,59 +220,34 @@ def test_good_minimal_article(tmp_path: Path) -> None:
     assert [(p.number, p.text) for p in unit.paragraphs] == [("1", "A device may be placed on the market.")]
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text("", encoding="utf-8")
-    _expect_error(path, "empty")
+# each broken file: its name, its bytes, what the refusal must say and the line it must name (None: no line)
+BAD_FILES = {
+    "empty": ("article-001.md", b"", "empty", None),
+    "not UTF-8": (
+        "article-001.md", ARTICLE.replace("A device", "Un dispositif \u00e9").encode("latin-1"), "UTF-8", 11
+    ),
+    "no front matter": ("article-001.md", b" ## Article 1\n\n   1. Text.\n", "front matter", None),
+    "truncated front matter": ("article-001.md", ARTICLE[:60].encode(), "front matter", None),
+    "bad YAML": (
+        "article-001.md", ARTICLE.replace('chunk_id: "Article 5"', 'chunk_id: "Article 5').encode(), "YAML", None
+    ),
+    "unknown chunk_type": ("article-001.md", ARTICLE.replace('"ARTICLE"', '"FOOTNOTE"').encode(), "chunk_type", None),
+    "bad chunk_id": ("article-001.md", ARTICLE.replace('"Article 5"', '"Art five"').encode(), "chunk_id", None),
+    "article without text": ("article-005.md", ARTICLE.split("   1.")[0].encode(), "no text", None),
+    "recitals without recitals": (
+        "recitals.md", b'---\nsource:\n  chunk_type: "RECITALS"\n---\n\n', "no recitals", None
+    ),
+}  # fmt: skip
 
 
-def test_not_utf8(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_bytes(ARTICLE.replace("A device", "Un dispositif \u00e9").encode("latin-1"))
-    error = _expect_error(path, "UTF-8")
-    assert error.line == 11
-
-
-def test_no_front_matter(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text(" ## Article 1\n\n   1. Text.\n", encoding="utf-8")
-    _expect_error(path, "front matter")
-
-
-def test_truncated_front_matter(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text(ARTICLE[:60], encoding="utf-8")
-    _expect_error(path, "front matter")
-
-
-def test_bad_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text(ARTICLE.replace('chunk_id: "Article 5"', 'chunk_id: "Article 5'), encoding="utf-8")
-    _expect_error(path, "YAML")
-
-
-def test_unknown_chunk_type(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text(ARTICLE.replace('"ARTICLE"', '"FOOTNOTE"'), encoding="utf-8")
-    _expect_error(path, "chunk_type")
-
-
-def test_bad_chunk_id(tmp_path: Path) -> None:
-    path = tmp_path / "article-001.md"
-    path.write_text(ARTICLE.replace('"Article 5"', '"Art five"'), encoding="utf-8")
-    _expect_error(path, "chunk_id")
-
-
-def test_article_without_text(tmp_path: Path) -> None:
-    path = tmp_path / "article-005.md"
-    path.write_text(ARTICLE.split("   1.")[0], encoding="utf-8")
-    _expect_error(path, "no text")
-
-
-def test_recitals_without_recitals(tmp_path: Path) -> None:
-    path = tmp_path / "recitals.md"
-    path.write_text('---\nsource:\n  chunk_type: "RECITALS"\n---\n\n', encoding="utf-8")
-    _expect_error(path, "no recitals")
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_file_refused(tmp_path: Path, case: str) -> None:
+    name, content, reason, line = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    error = refused(lambda: parse([path], {}), path, reason)
+    if line is not None:
+        assert error.line == line
 
 
 def test_duplicate_article(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from ingest.parsers import get_parser
 from ingest.parsers.eurlex_html import parse
 from ingest.units import ParseError, Unit
 from kb.references import is_locator
+from tests.ingest.refusals import refused
 
 ROMAN = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii"]
 
@@ -237,52 +238,37 @@ def test_nis2_da_annex_tables(nis2_da: list[Unit]) -> None:
 # --- bad input -------------------------------------------------------------------------
 
 
-def _raises(path: Path, fragment: str) -> ParseError:
-    with pytest.raises(ParseError) as info:
-        _parse(path)
-    assert info.value.path == path
-    assert str(path) in str(info.value)
-    assert fragment in info.value.reason
-    return info.value
+# each broken page: its bytes, what the refusal must say and the line it must name (None: no line)
+BAD_PAGES = {
+    "empty": (b"  \n", "empty", None),
+    "not UTF-8": ("<html><body><p>Bilag æøå</p></body></html>".encode("latin-1"), "not UTF-8", 1),
+    "without an act": (b"<html><body><p class='oj-normal'>Nothing here</p></body></html>", "no EUR-Lex anchors", None),
+    "article without a title": (
+        b"<html><body>\n<div id='art_1'><p class='oj-normal'>Text</p></div></body></html>", "art_1", 2
+    ),
+}  # fmt: skip
 
 
-def test_empty_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", list(BAD_PAGES))
+def test_bad_page_refused(tmp_path: Path, case: str) -> None:
+    content, reason, line = BAD_PAGES[case]
     path = tmp_path / "eurlex.html"
-    path.write_bytes(b"  \n")
-    _raises(path, "empty")
+    path.write_bytes(content)
+    error = refused(lambda: _parse(path), path, reason)
+    if line is not None:
+        assert error.line == line
 
 
 def test_truncated_file(tmp_path: Path, corpus_dir: Path) -> None:
     raw = (corpus_dir / "ai-act" / "da" / "eurlex.html").read_bytes()
     path = tmp_path / "eurlex.html"
     path.write_bytes(raw[: len(raw) // 2])
-    _raises(path, "truncated")
-
-
-def test_not_utf8(tmp_path: Path) -> None:
-    path = tmp_path / "eurlex.html"
-    path.write_bytes("<html><body><p>Bilag æøå</p></body></html>".encode("latin-1"))
-    error = _raises(path, "not UTF-8")
-    assert error.line == 1
-
-
-def test_html_without_act(tmp_path: Path) -> None:
-    path = tmp_path / "eurlex.html"
-    path.write_text("<html><body><p class='oj-normal'>Nothing here</p></body></html>", encoding="utf-8")
-    _raises(path, "no EUR-Lex anchors")
-
-
-def test_article_without_title(tmp_path: Path) -> None:
-    path = tmp_path / "eurlex.html"
-    path.write_text(
-        "<html><body>\n<div id='art_1'><p class='oj-normal'>Text</p></div></body></html>", encoding="utf-8"
-    )
-    error = _raises(path, "art_1")
-    assert error.line == 2
+    refused(lambda: _parse(path), path, "truncated")
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    _raises(tmp_path / "absent.html", "cannot read")
+    path = tmp_path / "absent.html"
+    refused(lambda: _parse(path), path, "cannot read")
 
 
 def test_external_entity_not_expanded(tmp_path: Path) -> None:
